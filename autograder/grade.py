@@ -1,0 +1,137 @@
+"""Grading submissions: one row per (submission, exercise), whatever the
+submission does. The format of a row is fixed by COURSE.md:
+
+    {"submission": "alice/01_tokenization.ipynb", "notebook": "01_tokenization",
+     "exercise": "merge_pair", "points": 1, "max_points": 1,
+     "status": "passed", "message": ""}
+"""
+import inspect
+import re
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from . import registry, seeds
+from .expect import Failed
+from .notebook import NotebookError, code_cells, identify
+from .session import Limits, NotebookRun, Student, StudentRaised, WorkerLost
+
+STATUSES = ("passed", "failed", "error", "timeout", "missing")
+
+
+def find_notebooks(paths) -> list[str]:
+    """PATHs as given: files stay as they are, folders are searched for
+    .ipynb files (checkpoints skipped), in a stable order."""
+    found = []
+    for path in paths:
+        path = Path(path)
+        if path.is_dir():
+            found += sorted(str(p) for p in path.rglob("*.ipynb")
+                            if ".ipynb_checkpoints" not in p.parts)
+        else:
+            found.append(str(path))
+    return found
+
+
+def grade_paths(paths, *, workers=1, limits=None, on_result=None) -> list[dict]:
+    """Grade every notebook under `paths`; rows in submission order."""
+    submissions = find_notebooks(paths)
+    seeds.grader_secret()  # created once, before threads race for it
+    limits = limits or Limits()
+
+    def grade_one(path):
+        rows = grade_submission(path, limits)
+        if on_result:
+            on_result(path, rows)
+        return rows
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        return [row for rows in pool.map(grade_one, submissions) for row in rows]
+
+
+def grade_submission(path, limits=None) -> list[dict]:
+    limits = limits or Limits()
+    by_notebook = {nb: registry.exercises_for(nb) for nb in registry.notebooks()}
+
+    def rows_for(notebook, status, message):
+        return [_row(path, notebook, ex, 0, status, message) for ex in by_notebook[notebook]]
+
+    try:
+        cells = code_cells(path)
+    except NotebookError as error:
+        notebook = identify(path, [], by_notebook)
+        if notebook is None:
+            return [_unknown_row(path, f"Could not read the notebook: {error}.")]
+        return rows_for(notebook, "error", f"Could not read the notebook: {error}.")
+    notebook = identify(path, cells, by_notebook)
+    if notebook is None:
+        return [_unknown_row(path, "Could not tell which course notebook this is: name the "
+                                   "file like the course's (e.g. 01_tokenization.ipynb).")]
+
+    run = NotebookRun(cells, limits)
+    try:
+        try:
+            run.start()
+            names = run.names()
+        except WorkerLost as lost:
+            status = "timeout" if lost.timed_out else "error"
+            return rows_for(notebook, status, f"The notebook could not be run: {lost}.")
+        return [_grade_exercise(path, run, names, ex) for ex in by_notebook[notebook]]
+    finally:
+        run.close()
+
+
+def _grade_exercise(path, run, names, ex):
+    """Runs one hidden check; every outcome becomes a row."""
+    if ex.name not in names:
+        return _row(path, ex.notebook, ex, 0, "missing", _missing_message(ex, run))
+    if names[ex.name] != ex.kind:
+        return _row(path, ex.notebook, ex, 0, "failed",
+                    f"{ex.name} should be a {ex.kind}, but the notebook defines it as a {names[ex.name]}.")
+    deadline = time.monotonic() + ex.timeout
+    try:
+        run.ensure_alive()
+        for name in ex.uses:
+            run.define(_reference_source(name))
+        ex.check(Student(run, deadline), seeds.exercise_rng(ex.notebook, ex.name))
+    except Failed as failure:
+        return _row(path, ex.notebook, ex, 0, "failed", str(failure))
+    except StudentRaised as raised:
+        return _row(path, ex.notebook, ex, 0, "error",
+                    f"Calling your code raised {raised.type_name}: {raised.message}")
+    except WorkerLost as lost:
+        run.close_worker()
+        if lost.timed_out:
+            return _row(path, ex.notebook, ex, 0, "timeout",
+                        f"{ex.name} did not finish within {ex.timeout:g} s.")
+        return _row(path, ex.notebook, ex, 0, "error", f"While checking {ex.name}, {lost}.")
+    except Exception:  # a bug in a hidden check must not sink the batch
+        traceback.print_exc()
+        return _row(path, ex.notebook, ex, 0, "error",
+                    "The grader itself failed on this exercise; tell your instructor.")
+    return _row(path, ex.notebook, ex, ex.points, "passed", "")
+
+
+def _missing_message(ex, run):
+    """Says why the name is missing when the cell meant to define it failed."""
+    defines = re.compile(rf"^\s*(def|class)\s+{re.escape(ex.name)}\b", re.MULTILINE)
+    for index, error in sorted(run.cell_errors.items()):
+        if defines.search(run.cells[index]):
+            return f"{ex.name} is not defined: code cell {index + 1}, which defines it, {error}."
+    return f"No {ex.kind} named {ex.name} was found: keep the exercise's name as given."
+
+
+def _reference_source(name):
+    from . import reference
+    return inspect.getsource(reference.REFERENCES[name])
+
+
+def _row(path, notebook, ex, points, status, message):
+    return {"submission": str(path), "notebook": notebook, "exercise": ex.name,
+            "points": points, "max_points": ex.points, "status": status, "message": message}
+
+
+def _unknown_row(path, message):
+    return {"submission": str(path), "notebook": None, "exercise": None,
+            "points": 0, "max_points": 0, "status": "error", "message": message}

@@ -1,0 +1,1 @@
+"""Hidden checks, one module per notebook; importing registers them."""
