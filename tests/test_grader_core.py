@@ -11,7 +11,7 @@ from autograder import registry, wire
 from autograder.expect import expect_close, expect_equal
 from autograder.grade import grade_paths, grade_submission
 from autograder.notebook import NotebookError, code_cells, identify
-from autograder.session import Limits
+from autograder.session import Limits, network_isolation
 
 NOTEBOOK = "99_selftest"
 GOOD_CELLS = {
@@ -168,6 +168,21 @@ def test_lying_answers_and_runaway_calls_earn_nothing(tmp_path):
     assert rows["add"]["status"] == "failed" and rows["add"]["points"] == 0
     assert rows["scale"]["status"] == "error" and rows["scale"]["points"] == 0
     assert rows["Box"]["status"] == "timeout" and rows["Box"]["points"] == 0
+
+
+@pytest.mark.xdist_group("grader_core")
+def test_worker_has_no_network(tmp_path):
+    path = write_notebook(
+        tmp_path / f"{NOTEBOOK}.ipynb",
+        "import socket\ntry:\n    socket.create_connection(('127.0.0.1', 9), timeout=2)\n"
+        "    reached = 'connected'\nexcept OSError as error:\n    reached = type(error).__name__\n"
+        "def add(a, b):\n    return reached",
+    )
+    if not network_isolation():
+        pytest.skip("this machine forbids network namespaces")
+    rows = grade(path)
+    assert rows["add"]["status"] == "failed"
+    assert "returned 'OSError'" in rows["add"]["message"]    # ENETUNREACH, not refused
 
 
 @pytest.mark.xdist_group("grader_core")
