@@ -6,23 +6,17 @@
     student = Student(run, deadline)
     student.call("merge_pair", (1, 2, 1, 2), (1, 2), 9)   # -> (9, 9)
 """
-import functools
 import os
 import resource
 import select
 import signal
 import struct
 import subprocess
-import sys
 import tempfile
 import time
-import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from . import wire
-
-WORKER_SCRIPT = Path(__file__).with_name("worker.py")
+from . import sandbox, wire
 
 
 @dataclass
@@ -60,8 +54,7 @@ class Worker:
         to_worker_read, self._to_worker = os.pipe()
         self._from_worker, from_worker_write = os.pipe()
         self.process = subprocess.Popen(
-            [*network_isolation(), sys.executable, "-I", str(WORKER_SCRIPT),
-             str(to_worker_read), str(from_worker_write)],
+            sandbox.worker_command(workdir, to_worker_read, from_worker_write),
             pass_fds=(to_worker_read, from_worker_write),
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             cwd=workdir, env=env, start_new_session=True,
@@ -132,22 +125,6 @@ class Worker:
                 os.close(fd)
             except OSError:
                 pass
-
-
-@functools.lru_cache(maxsize=1)
-def network_isolation() -> tuple:
-    """The command prefix that starts the worker in a network namespace of
-    its own (no interfaces but a downed loopback): `unshare --net` as root,
-    `unshare --map-root-user --net` for other users; empty, with a warning,
-    where neither works (e.g. a container that forbids namespaces)."""
-    for prefix in (("unshare", "--net", "--"), ("unshare", "--map-root-user", "--net", "--")):
-        try:
-            if subprocess.run([*prefix, "true"], capture_output=True, timeout=10).returncode == 0:
-                return prefix
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-    warnings.warn("autograder: cannot create a network namespace; workers keep network access")
-    return ()
 
 
 def _apply_limits(limits: Limits):

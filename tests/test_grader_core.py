@@ -2,16 +2,18 @@
 reading, and that every submission, however broken, yields its rows."""
 import json
 import math
+import socket
+from pathlib import Path
 
 import nbformat
 import pytest
 import torch
 
-from autograder import registry, wire
+from autograder import registry, sandbox, wire
 from autograder.expect import expect_close, expect_equal
 from autograder.grade import grade_paths, grade_submission
 from autograder.notebook import NotebookError, code_cells, identify
-from autograder.session import Limits, network_isolation
+from autograder.session import Limits
 
 NOTEBOOK = "99_selftest"
 GOOD_CELLS = {
@@ -171,18 +173,39 @@ def test_lying_answers_and_runaway_calls_earn_nothing(tmp_path):
 
 
 @pytest.mark.xdist_group("grader_core")
-def test_worker_has_no_network(tmp_path):
+def test_worker_cannot_reach_the_network(tmp_path):
+    if not (sandbox.bubblewrap() or sandbox.network_namespace()):
+        pytest.skip("this machine forbids namespaces")
+    with socket.create_server(("127.0.0.1", 0)) as server:     # the grader host's loopback
+        port = server.getsockname()[1]
+        path = write_notebook(
+            tmp_path / f"{NOTEBOOK}.ipynb",
+            f"import socket\ntry:\n    socket.create_connection(('127.0.0.1', {port}), timeout=2)\n"
+            "    reached = 'connected'\nexcept OSError as error:\n    reached = type(error).__name__\n"
+            "def add(a, b):\n    return reached",
+        )
+        rows = grade(path)
+    assert rows["add"]["status"] == "failed"
+    assert "returned 'connected'" not in rows["add"]["message"]
+    assert "Error'" in rows["add"]["message"]
+
+
+@pytest.mark.xdist_group("grader_core")
+def test_worker_cannot_see_the_grader_or_the_solutions(tmp_path):
+    if sandbox.bubblewrap() is None:
+        pytest.skip("bubblewrap is not installed")
+    root = Path(__file__).resolve().parents[1]
+    probes = [root / "autograder" / "hidden" / "__init__.py", root / "solutions",
+              root / "autograder" / ".secret", tmp_path]
     path = write_notebook(
         tmp_path / f"{NOTEBOOK}.ipynb",
-        "import socket\ntry:\n    socket.create_connection(('127.0.0.1', 9), timeout=2)\n"
-        "    reached = 'connected'\nexcept OSError as error:\n    reached = type(error).__name__\n"
-        "def add(a, b):\n    return reached",
+        f"import os\nprobes = {[str(p) for p in probes]!r}\n"
+        "seen = [p for p in probes if os.path.exists(p)]\n"
+        "try:\n    import autograder.hidden\n    seen.append('import')\nexcept ImportError:\n    pass\n"
+        "def add(a, b):\n    return seen",
     )
-    if not network_isolation():
-        pytest.skip("this machine forbids network namespaces")
     rows = grade(path)
-    assert rows["add"]["status"] == "failed"
-    assert "returned 'OSError'" in rows["add"]["message"]    # ENETUNREACH, not refused
+    assert "returned [], expected" in rows["add"]["message"]
 
 
 @pytest.mark.xdist_group("grader_core")
