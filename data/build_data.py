@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -54,7 +55,7 @@ RENAMED_IN_FOLIO = {
     "twelfth_night": "twelfe-night",
 }
 # The package says it removed Project Gutenberg's headers and licence; check it did.
-BOILERPLATE_MARKERS = ("gutenberg", "etext", "e-text", "*** start", "*** end", "copyright")
+BOILERPLATE = re.compile(r"gutenberg|\be-?texts?\b|\*\*\*|copyright", re.IGNORECASE)
 
 
 def sha256(path: Path) -> str:
@@ -74,10 +75,9 @@ def download(requirement: str, filename: str, expected_sha256: str, into: Path) 
 
 def clean_play(raw: bytes, name: str) -> str:
     text = raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
-    lowered = text.lower()
-    found = [m for m in BOILERPLATE_MARKERS if m in lowered]
+    found = BOILERPLATE.search(text)
     if found:
-        raise RuntimeError(f"{name}: Project Gutenberg boilerplate left in the text: {found}")
+        raise RuntimeError(f"{name}: Project Gutenberg boilerplate left in the text: {found[0]!r}")
     return text.strip("\n") + "\n"
 
 
