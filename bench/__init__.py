@@ -1,0 +1,59 @@
+"""Benchmarks (`make bench`, `python -m bench`): each module in `bench.__main__.BENCHMARKS`
+exposes `run() -> list[dict]`, one row per measurement, printed as a table.
+
+A row's keys are its columns. By convention a row has "benchmark", "seconds",
+"baseline", "baseline_seconds" and "target", and "ok" (bool) says whether the
+target was met; `python -m bench` exits 1 if any row says `ok: False`.
+"""
+from __future__ import annotations
+
+import ast
+import os
+from pathlib import Path
+
+import nbformat
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def load_notebook_definitions(notebook: str | Path) -> dict:
+    """Execute the definitions of a notebook's code cells (imports, functions, classes and
+    UPPER_CASE constants) in a fresh namespace, in grading mode, and return the namespace.
+
+    Demo statements are skipped, and so are cells that are not plain Python (IPython
+    magics such as the Colab setup cell), so this is fast and needs no kernel:
+    `load_notebook_definitions("solutions/01_tokenization.ipynb")["train_bpe"]`.
+    """
+    path = Path(notebook)
+    if not path.is_absolute():
+        path = REPO / path
+    definitions = []
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type != "code":
+            continue
+        try:
+            module = ast.parse(cell.source)
+        except SyntaxError:
+            continue
+        definitions += [node for node in module.body if _is_definition(node)]
+
+    namespace = {"__name__": f"notebook:{path.stem}"}
+    previous = os.environ.get("LMCOURSE_GRADING")
+    os.environ["LMCOURSE_GRADING"] = "1"
+    try:
+        code = compile(ast.Module(body=definitions, type_ignores=[]), str(path), "exec")
+        exec(code, namespace)
+    finally:
+        if previous is None:
+            del os.environ["LMCOURSE_GRADING"]
+        else:
+            os.environ["LMCOURSE_GRADING"] = previous
+    return namespace
+
+
+def _is_definition(node: ast.stmt) -> bool:
+    if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef)):
+        return True
+    return isinstance(node, ast.Assign) and all(
+        isinstance(target, ast.Name) and target.id.isupper() for target in node.targets
+    )

@@ -1,0 +1,44 @@
+"""Run every benchmark and print its rows as a table: `python -m bench` (`make bench`).
+
+Add a benchmark by writing a module with `run() -> list[dict]` and listing it below.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+
+BENCHMARKS = [
+    "bench.bpe",
+]
+
+
+def format_value(value) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "NO"
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return str(value)
+
+
+def print_table(rows: list[dict]) -> None:
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    cells = [[format_value(row.get(column, "")) for column in columns] for row in rows]
+    widths = [max(len(column), *(len(line[i]) for line in cells)) for i, column in enumerate(columns)]
+    print("  ".join(column.ljust(width) for column, width in zip(columns, widths)))
+    for line in cells:
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths)))
+
+
+def main(names: list[str]) -> int:
+    failed = False
+    for name in names or BENCHMARKS:
+        print(f"== {name}")
+        rows = importlib.import_module(name).run()
+        print_table(rows)
+        print()
+        failed |= any(row.get("ok") is False for row in rows)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

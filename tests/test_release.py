@@ -1,0 +1,113 @@
+"""The student notebooks are a fresh nbgrader release of the solutions, and both
+kinds of notebook carry what students and graders rely on."""
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SOLUTIONS = sorted((REPO / "solutions").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
+COLAB_URL = "https://colab.research.google.com/github/lmcourse/lm-pretraining-course/blob/main/notebooks/"
+SOLUTION_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+
+
+def load_release_script():
+    spec = importlib.util.spec_from_file_location("release", REPO / "scripts" / "release.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def nbgrader_meta(cell) -> dict:
+    return cell.metadata.get("nbgrader", {})
+
+
+def by_name(paths):
+    return pytest.mark.parametrize("path", paths, ids=[path.name for path in paths])
+
+
+def test_every_solution_has_a_student_notebook():
+    assert SOLUTIONS, "no solutions/NN_*.ipynb"
+    assert [path.name for path in NOTEBOOKS] == [path.name for path in SOLUTIONS]
+
+
+def test_notebooks_equal_a_fresh_release():
+    result = subprocess.run(
+        [sys.executable, "scripts/release.py", "--check"], cwd=REPO, capture_output=True, text=True
+    )
+    assert result.returncode == 0, f"notebooks/ is stale; run `make release`:\n{result.stderr}"
+
+
+def test_check_names_stale_missing_and_orphan_notebooks(tmp_path):
+    release = load_release_script()
+    first, *others = SOLUTIONS
+    edited = nbformat.read(REPO / "notebooks" / first.name, as_version=4)
+    edited.cells[0].source += "\nedited by hand"
+    nbformat.write(edited, tmp_path / first.name)
+    for solution in others:
+        shutil.copy(REPO / "notebooks" / solution.name, tmp_path / solution.name)
+    (tmp_path / "99_orphan.ipynb").write_text("{}")
+    missing = others[0] if others else None
+    if missing:
+        (tmp_path / missing.name).unlink()
+
+    problems = release.stale_notebooks(tmp_path)
+
+    assert any(first.name in p and "differs" in p for p in problems), problems
+    assert any("99_orphan.ipynb" in p for p in problems), problems
+    if missing:
+        assert any(missing.name in p and "missing" in p for p in problems), problems
+    assert len(problems) == 2 + bool(missing), problems
+
+
+@by_name(NOTEBOOKS)
+def test_student_notebook_has_no_outputs_and_no_solutions(path):
+    notebook = nbformat.read(path, as_version=4)
+    for index, cell in enumerate(notebook.cells):
+        for marker in SOLUTION_MARKERS:
+            assert marker not in cell.source, f"cell {index} contains {marker!r}"
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, f"cell {index} has outputs"
+            if nbgrader_meta(cell).get("solution"):
+                assert "raise NotImplementedError()" in cell.source, f"cell {index} has no stub"
+
+
+@by_name(SOLUTIONS)
+def test_solution_opens_in_colab_from_its_own_student_notebook(path):
+    notebook = nbformat.read(path, as_version=4)
+    badge = f"{COLAB_URL}{path.name}"
+    first_markdown = next(cell for cell in notebook.cells if cell.cell_type == "markdown")
+    assert badge in first_markdown.source, f"the first markdown cell must link to {badge}"
+    first_code = next(cell for cell in notebook.cells if cell.cell_type == "code")
+    for line in (
+        'if "google.colab" in sys.modules:',
+        "!git clone -q --depth 1 https://github.com/lmcourse/lm-pretraining-course /content/lm-pretraining-course",
+        "%pip install -q -e /content/lm-pretraining-course",
+        'sys.path.insert(0, "/content/lm-pretraining-course")',
+    ):
+        assert line in first_code.source, f"the first code cell (Colab setup) lacks {line!r}"
+
+
+@by_name(SOLUTIONS)
+def test_every_exercise_has_a_locked_check_cell_with_points(path):
+    cells = nbformat.read(path, as_version=4).cells
+    exercises = 0
+    for index, cell in enumerate(cells):
+        meta = nbgrader_meta(cell)
+        if not meta.get("solution"):
+            continue
+        exercises += 1
+        assert "### BEGIN SOLUTION" in cell.source and "### END SOLUTION" in cell.source, meta["grade_id"]
+        name = meta["grade_id"].removesuffix("_code")
+        check = nbgrader_meta(cells[index + 1]) if index + 1 < len(cells) else {}
+        assert check.get("grade_id") == name, f"no check cell {name!r} right under {meta['grade_id']!r}"
+        assert check.get("grade") and check.get("locked") and not check.get("solution"), name
+        assert check.get("points", 0) > 0, f"check cell {name!r} has no points"
+    assert exercises, "no exercises"
