@@ -22,7 +22,7 @@ GOOD_CELLS = {
     "Box": "class Box:\n    def __init__(self, value):\n        self.value = value\n"
            "    def get(self):\n        return self.value",
 }
-FAST = Limits(cell_seconds=10, notebook_seconds=40, exercise_seconds=10)
+FAST = Limits(cell_seconds=10, notebook_seconds=60)
 
 
 @pytest.fixture(scope="module", autouse=True)
