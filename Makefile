@@ -21,7 +21,7 @@ lab: $(VENV)/.installed
 	$(VENV)/bin/jupyter lab notebooks/
 
 test: $(VENV)/.installed sandbox
-	$(PY) -m pytest -n $(JOBS) --dist loadgroup
+	$(PY) -m pytest -n $(JOBS) --dist loadfile
 
 # The grader's sandbox (bubblewrap); installed where we may, else the grader
 # falls back to a network namespace and the sandbox tests skip.
