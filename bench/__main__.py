@@ -9,6 +9,7 @@ import sys
 
 BENCHMARKS = [
     "bench.bpe",
+    "bench.grading",
 ]
 
 
