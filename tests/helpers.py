@@ -4,11 +4,14 @@
                    replace={"merge_pair_code": "def merge_pair(ids, pair, new_id):\\n    return ids"})
     grade(path)["merge_pair"]["status"]          # -> "failed"
 """
+import inspect
 import re
 from pathlib import Path
 
 import nbformat
+import torch
 
+from autograder import wire
 from autograder.grade import grade_paths
 
 REPO = Path(__file__).resolve().parent.parent
@@ -87,3 +90,91 @@ def grade_all(paths, workers=2) -> dict:
 def grade(path) -> dict:
     """{exercise: row} for one notebook."""
     return grade_all([path], workers=1)[str(path)]
+
+
+def grade_labelled(notebooks: dict, workers=2) -> dict:
+    """{label: {exercise: row}} for a {label: path} of notebooks, graded in one batch."""
+    rows = grade_all(notebooks.values(), workers=workers)
+    return {label: rows[str(path)] for label, path in notebooks.items()}
+
+
+def definitions_only(source, folder, markers) -> Path:
+    """A copy of the notebook with only the exercises' cells and the code
+    cells containing one of `markers` (set-up, given classes): what the hidden
+    checks call, without the visible checks, training and plots."""
+    notebook = nbformat.read(str(source), as_version=4)
+    notebook.cells = [cell for cell in notebook.cells if cell.cell_type == "code" and (
+        (grade_id(cell) or "").endswith("_code") or any(marker in cell.source for marker in markers))]
+    path = Path(folder) / Path(source).name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, str(path))
+    return path
+
+
+def wrong_rounds(wrong: dict) -> list[dict]:
+    """Round r holds the r-th wrong version of every exercise that has one:
+    {exercise: what is wrong}. Where a notebook's checks are independent (each
+    runs with trusted stand-ins for what it builds on), one graded round shows
+    each of its wrong exercises losing exactly its own points."""
+    return [{exercise: list(versions)[r] for exercise, versions in wrong.items() if r < len(versions)}
+            for r in range(max(len(versions) for versions in wrong.values()))]
+
+
+def round_id(wrong_round: dict) -> str:
+    return " ".join(f"[{exercise}: {what}]" for exercise, what in wrong_round.items())
+
+
+def expect_only_failed(rows, points, wrong=()):
+    """Zero points, with a message, for the exercises in `wrong` (a {exercise:
+    what is wrong with it} or a collection of exercises); full marks for the
+    others. `points` is {exercise: max points}."""
+    wrong = wrong if isinstance(wrong, dict) else dict.fromkeys(wrong, "wrong")
+    assert set(rows) == set(points)
+    for exercise, row in rows.items():
+        if exercise in wrong:
+            assert row["points"] == 0 and row["status"] in ("failed", "error"), f"{wrong[exercise]!r} got through: {row}"
+            assert row["message"], row
+        else:
+            assert (row["status"], row["points"]) == ("passed", points[exercise]), row
+
+
+def expect_blank_scores_zero(rows, points):
+    """The release's stubs raise NotImplementedError: zero, with a row per exercise."""
+    assert set(rows) == set(points)
+    for exercise, row in rows.items():
+        assert row["points"] == 0 and row["max_points"] == points[exercise], row
+        assert row["status"] in ("error", "failed") and "NotImplementedError" in row["message"], row
+
+
+class LocalStudent:
+    """Calls a function in this process as the grader calls the notebook's:
+    arguments and answers pass through the wire format. For running a hidden
+    check's statistics many times without a worker."""
+
+    def __init__(self, function):
+        self.function = function
+
+    @staticmethod
+    def generator(seed):
+        return wire.GeneratorSeed(seed)
+
+    def call(self, name, *args, **kwargs):
+        def resolve(value):
+            return torch.Generator().manual_seed(value.seed) if isinstance(value, wire.GeneratorSeed) else value
+        args = [resolve(a) for a in wire.decode(wire.encode(list(args)))]
+        kwargs = {k: resolve(v) for k, v in wire.decode(wire.encode(kwargs)).items()}
+        return wire.decode(wire.encode(self.function(*args, **kwargs)))
+
+
+def compile_function(source, name):
+    """The function `name` defined by `source`, run in a fresh namespace."""
+    namespace = {}
+    exec(source, namespace)
+    return namespace[name]
+
+
+def standins(reference_module) -> dict:
+    """What the grader sends into the worker: each of the module's STANDINS,
+    from its source alone, run in an empty namespace. {name: function}"""
+    return {function.__name__: compile_function(inspect.getsource(function), function.__name__)
+            for function in reference_module.STANDINS}

@@ -3,7 +3,6 @@ marks for the solutions and for other correct code, zero for the blank
 release, and each deliberately wrong implementation or cheat costing exactly
 the points of the exercise it is in. Also the trusted side: the reference
 agrees with the checks' known answers and with GPT-2's tokenization."""
-import inspect
 import random
 import shutil
 
@@ -101,50 +100,32 @@ def graded(tmp_path_factory):
             f"{exercise}_code": WRONG[exercise][what] for exercise, what in wrong.items()})
     for number, (what, (cells, _)) in enumerate(CHEATS.items()):
         notebooks[what] = helpers.variant(SOLUTIONS, folder / f"cheat{number}", append=cells)
-    rows = helpers.grade_all(notebooks.values(), workers=2)
-    return {label: rows[str(path)] for label, path in notebooks.items()}
-
-
-def expect_only_failed(rows, wrong):
-    """Zero points, with a message, for the exercises in `wrong` ({exercise:
-    what is wrong with it}); full marks for the others."""
-    assert set(rows) == set(POINTS)
-    for exercise, row in rows.items():
-        if exercise in wrong:
-            assert row["points"] == 0 and row["status"] in ("failed", "error"), f"{wrong[exercise]!r} got through: {row}"
-            assert row["message"], row
-        else:
-            assert (row["status"], row["points"]) == ("passed", POINTS[exercise]), row
+    return helpers.grade_labelled(notebooks)
 
 
 # ----------------------------------------------------------------- grading
 @grading
 @pytest.mark.parametrize("label", ["solutions", "correct"])
 def test_correct_code_gets_full_marks(graded, label):
-    expect_only_failed(graded[label], {})
+    helpers.expect_only_failed(graded[label], POINTS)
 
 
 @grading
 def test_blank_release_gets_zero_with_a_row_per_exercise(graded):
-    rows = graded["blank"]
-    assert set(rows) == set(POINTS)
-    for exercise, row in rows.items():
-        assert row["points"] == 0 and row["max_points"] == POINTS[exercise], row
-        assert row["status"] in ("error", "failed") and "NotImplementedError" in row["message"], row
+    helpers.expect_blank_scores_zero(graded["blank"], POINTS)
 
 
 @grading
-@pytest.mark.parametrize("r", range(len(ROUNDS)), ids=[" ".join(f"[{e}: {w}]" for e, w in wrong.items())
-                                                        for wrong in ROUNDS])
+@pytest.mark.parametrize("r", range(len(ROUNDS)), ids=map(helpers.round_id, ROUNDS))
 def test_wrong_code_loses_only_its_exercises_points(graded, r):
-    expect_only_failed(graded[f"round {r}"], ROUNDS[r])
+    helpers.expect_only_failed(graded[f"round {r}"], POINTS, ROUNDS[r])
 
 
 @grading
 @pytest.mark.parametrize("cheat", CHEATS)
 def test_cheating_gains_nothing(graded, cheat):
     _, made_wrong = CHEATS[cheat]
-    expect_only_failed(graded[cheat], dict.fromkeys(made_wrong, cheat))
+    helpers.expect_only_failed(graded[cheat], POINTS, dict.fromkeys(made_wrong, cheat))
 
 
 # ------------------------------------------------------------ trusted side
@@ -166,11 +147,7 @@ def test_known_answers_agree_with_the_reference():
 def test_standins_work_from_their_source_alone():
     """What the grader sends into the worker: each stand-in's source, run in
     an empty namespace, behaves as the reference does."""
-    copies = {}
-    for function in ref.STANDINS:
-        namespace = {}
-        exec(inspect.getsource(function), namespace)
-        copies[function.__name__] = namespace[function.__name__]
+    copies = helpers.standins(ref)
     assert set(copies) == {"pretokenize", "get_pair_counts", "merge_pair"}
     for text in checks.EDGE_TEXTS:
         assert copies["pretokenize"](text) == ref.pretokenize(text)
