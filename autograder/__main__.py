@@ -1,27 +1,57 @@
-"""python -m autograder grade PATH... --json REPORT [--csv CSV] [--workers N]"""
+"""python -m autograder grade PATH... --json REPORT [--csv CSV] [--workers N] [--fresh]
+
+With --json, each submission's rows go to a journal beside the report
+(REPORT with the suffix .journal.jsonl) as soon as it is graded: run the same
+command again after a kill and it grades only what is left. --fresh discards
+the journal and grades everything again."""
 import argparse
 import os
 import sys
 
+from tqdm import tqdm
+
 from . import report
-from .grade import grade_paths
+from .grade import find_notebooks, grade_paths, grader_fingerprint
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m autograder")
     commands = parser.add_subparsers(dest="command", required=True)
-    grade = commands.add_parser("grade", help="grade notebooks (files or folders of them)")
+    grade = commands.add_parser("grade", help="grade notebooks (files or folders of them)",
+                                description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     grade.add_argument("paths", nargs="+", metavar="PATH")
     grade.add_argument("--json", dest="json_path", help="write the report as JSON here")
     grade.add_argument("--csv", dest="csv_path", help="also write the report as CSV here")
-    grade.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) // 2),
-                       help="notebooks graded at once (default: half the cores)")
+    grade.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)),
+                       help="notebooks graded at once (default: one per core; a worker "
+                            "runs single-threaded)")
+    grade.add_argument("--fresh", action="store_true",
+                       help="ignore the journal of an earlier run: grade every submission again")
     args = parser.parse_args(argv)
 
     missing = [p for p in args.paths if not os.path.exists(p)]
     if missing:
         parser.error("no such file or folder: " + ", ".join(missing))
-    rows = grade_paths(args.paths, workers=args.workers)
+
+    journal = None
+    if args.json_path:
+        path = report.journal_path(args.json_path)
+        if args.fresh:
+            path.unlink(missing_ok=True)
+        journal = report.Journal(path, grader_fingerprint())
+        if len(journal):
+            print(f"Resuming: submissions already graded are taken from {path} "
+                  f"(--fresh grades them again).", file=sys.stderr)
+    progress = tqdm(total=len(find_notebooks(args.paths)), unit="notebook", file=sys.stderr,
+                    desc="grading")
+    try:
+        rows = grade_paths(args.paths, workers=args.workers, journal=journal,
+                           on_result=lambda path, rows: progress.update())
+    finally:
+        progress.close()
+        if journal:
+            journal.close()
     if args.json_path:
         report.write_json(rows, args.json_path)
     if args.csv_path:

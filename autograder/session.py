@@ -26,8 +26,11 @@ class Limits:
     # (a class graded in parallel) must not turn slow cells into timeouts.
     cell_seconds: float = 120.0       # one cell
     notebook_seconds: float = 600.0   # all cells, restarts included
-    memory_bytes: int = 6 * 1024**3   # address space of the worker
+    memory_bytes: int = 6 * 1024**3   # address space of each process; all of them together
     file_bytes: int = 64 * 1024**2    # largest file the worker may write
+    scratch_bytes: int = 256 * 1024**2  # its working folder, and its /tmp
+    processes: int = 64               # processes and threads at once (a worker uses 2)
+    reply_bytes: int = 64 * 1024**2   # largest answer the grader reads from it
     startup_seconds: float = 120.0    # importing IPython in a fresh worker
 
 
@@ -49,22 +52,31 @@ class WorkerLost(Exception):
 
 # ------------------------------------------------------------------ worker
 class Worker:
-    """One worker process and the two pipes to it."""
+    """One worker process, its control group, and the two pipes to it."""
 
     def __init__(self, limits: Limits, workdir: str, env: dict):
+        self.group = sandbox.ControlGroup.create(limits)
         to_worker_read, self._to_worker = os.pipe()
         self._from_worker, from_worker_write = os.pipe()
-        self.process = subprocess.Popen(
-            sandbox.worker_command(workdir, to_worker_read, from_worker_write),
-            pass_fds=(to_worker_read, from_worker_write),
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            cwd=workdir, env=env, start_new_session=True,
-            preexec_fn=lambda: _apply_limits(limits),
-        )
+        try:
+            self.process = subprocess.Popen(
+                sandbox.worker_command(workdir, to_worker_read, from_worker_write, limits),
+                pass_fds=(to_worker_read, from_worker_write),
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                cwd=workdir, env=env, start_new_session=True,
+                preexec_fn=lambda: _enter_limits(limits, self.group),
+            )
+        except BaseException:
+            for fd in (to_worker_read, self._to_worker, self._from_worker, from_worker_write):
+                os.close(fd)
+            if self.group:
+                self.group.close()
+            raise
         os.close(to_worker_read)
         os.close(from_worker_write)
         os.set_blocking(self._to_worker, False)
-        self._buffer = b""
+        self._reply_bytes = limits.reply_bytes
+        self._buffer = bytearray()
         self.alive = True
 
     def request(self, message, timeout):
@@ -88,12 +100,13 @@ class Worker:
         while True:
             if len(self._buffer) >= 8:
                 (length,) = struct.unpack(">Q", self._buffer[:8])
-                if length > wire.MAX_FRAME_BYTES:
+                if length > self._reply_bytes:
                     self.kill()
-                    raise WorkerLost("the notebook's process sent a reply that is too large")
+                    raise WorkerLost(f"the notebook's process sent an answer larger than "
+                                     f"{self._reply_bytes // 1024**2} MiB")
                 if len(self._buffer) >= 8 + length:
-                    payload = self._buffer[8:8 + length]
-                    self._buffer = self._buffer[8 + length:]
+                    payload = bytes(self._buffer[8:8 + length])
+                    del self._buffer[:8 + length]
                     return payload
             self._wait(self._from_worker, "read", deadline)
             chunk = os.read(self._from_worker, 1 << 20)
@@ -121,6 +134,10 @@ class Worker:
         except (ProcessLookupError, PermissionError):
             pass
         self.process.wait()
+        # The sandbox's process namespace died with it; the control group
+        # also catches what escaped it (or where there is no namespace).
+        if self.group:
+            self.group.close()
         for fd in (self._to_worker, self._from_worker):
             try:
                 os.close(fd)
@@ -128,11 +145,14 @@ class Worker:
                 pass
 
 
-def _apply_limits(limits: Limits):
-    """Runs in the child before exec: resource limits for the whole worker."""
+def _enter_limits(limits: Limits, group):
+    """Runs in the child before exec: resource limits for each of the
+    worker's processes, and its control group for all of them."""
     resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if group:
+        group.enter()
 
 
 def worker_environment(home):

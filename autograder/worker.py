@@ -1,7 +1,9 @@
 """The worker: runs a student's notebook and answers the grader's calls.
 
-Started by `autograder.session` as `python -I worker.py READ_FD WRITE_FD`,
-with stdout and stderr sent nowhere. Everything here is untrusted once the
+Started by `autograder.session` as `python -I worker.py READ_FD WRITE_FD
+[MAX_PROCESSES]`, with stdout and stderr sent nowhere. MAX_PROCESSES is given
+where the worker has a user namespace of its own, in which RLIMIT_NPROC
+counts this sandbox's processes alone. Everything here is untrusted once the
 first cell has run: the student's code shares this process and may patch any
 of it. The trusted side therefore only ever reads plain data from us.
 
@@ -14,6 +16,7 @@ Requests, one JSON frame each:
 Values that are not plain data come back as handles, kept here by number.
 """
 import os
+import resource
 import struct
 import sys
 import traceback
@@ -27,6 +30,7 @@ class Worker:
         self.reader = os.fdopen(read_fd, "rb", buffering=0)
         self.writer = os.fdopen(write_fd, "wb", buffering=0)
         self.objects = {}
+        self.pid = os.getpid()
         from IPython.core.interactiveshell import InteractiveShell
         self.shell = InteractiveShell.instance()
         self.namespace = self.shell.user_ns
@@ -44,7 +48,12 @@ class Worker:
             if payload is None:
                 return
             request = wire.parse_frame(payload)
-            wire.write_frame(self.writer, self.handle(request))
+            reply = self.handle(request)
+            if os.getpid() != self.pid:
+                # A child the student's code forked, back in this loop: it
+                # must not answer for the worker or read its next request.
+                os._exit(0)
+            wire.write_frame(self.writer, reply)
 
     def _read_exactly(self, n):
         chunks, remaining = [], n
@@ -150,6 +159,9 @@ def describe(error):
 
 def main():
     read_fd, write_fd = int(sys.argv[1]), int(sys.argv[2])
+    if len(sys.argv) > 3:
+        # Before any student code: a fork bomb stops here (threads count too).
+        resource.setrlimit(resource.RLIMIT_NPROC, (int(sys.argv[3]), int(sys.argv[3])))
     worker = Worker(read_fd, write_fd)
     wire.write_frame(worker.writer, {"ok": "ready"})
     worker.serve()

@@ -1,15 +1,15 @@
 """The grader's core on a tiny stand-in notebook: the wire format, lenient
-reading, and that every submission, however broken, yields its rows."""
+reading, and that every submission, however broken, yields its rows. The
+sandbox itself (network, files, processes, sizes) is tested on a corpus of
+hostile submissions in test_hostile.py."""
 import json
 import math
-import socket
-from pathlib import Path
 
 import nbformat
 import pytest
 import torch
 
-from autograder import registry, sandbox, wire
+from autograder import registry, wire
 from autograder.expect import expect_close, expect_equal
 from autograder.grade import grade_paths, grade_submission
 from autograder.notebook import NotebookError, code_cells, identify
@@ -170,42 +170,6 @@ def test_lying_answers_and_runaway_calls_earn_nothing(tmp_path):
     assert rows["add"]["status"] == "failed" and rows["add"]["points"] == 0
     assert rows["scale"]["status"] == "error" and rows["scale"]["points"] == 0
     assert rows["Box"]["status"] == "timeout" and rows["Box"]["points"] == 0
-
-
-@pytest.mark.xdist_group("grader_core")
-def test_worker_cannot_reach_the_network(tmp_path):
-    if not (sandbox.bubblewrap() or sandbox.network_namespace()):
-        pytest.skip("this machine forbids namespaces")
-    with socket.create_server(("127.0.0.1", 0)) as server:     # the grader host's loopback
-        port = server.getsockname()[1]
-        path = write_notebook(
-            tmp_path / f"{NOTEBOOK}.ipynb",
-            f"import socket\ntry:\n    socket.create_connection(('127.0.0.1', {port}), timeout=2)\n"
-            "    reached = 'connected'\nexcept OSError as error:\n    reached = type(error).__name__\n"
-            "def add(a, b):\n    return reached",
-        )
-        rows = grade(path)
-    assert rows["add"]["status"] == "failed"
-    assert "returned 'connected'" not in rows["add"]["message"]
-    assert "Error'" in rows["add"]["message"]
-
-
-@pytest.mark.xdist_group("grader_core")
-def test_worker_cannot_see_the_grader_or_the_solutions(tmp_path):
-    if sandbox.bubblewrap() is None:
-        pytest.skip("bubblewrap is not installed")
-    root = Path(__file__).resolve().parents[1]
-    probes = [root / "autograder" / "hidden" / "__init__.py", root / "solutions",
-              root / "autograder" / ".secret", tmp_path]
-    path = write_notebook(
-        tmp_path / f"{NOTEBOOK}.ipynb",
-        f"import os\nprobes = {[str(p) for p in probes]!r}\n"
-        "seen = [p for p in probes if os.path.exists(p)]\n"
-        "try:\n    import autograder.hidden\n    seen.append('import')\nexcept ImportError:\n    pass\n"
-        "def add(a, b):\n    return seen",
-    )
-    rows = grade(path)
-    assert "returned [], expected" in rows["add"]["message"]
 
 
 @pytest.mark.xdist_group("grader_core")

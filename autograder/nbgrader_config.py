@@ -1,0 +1,22 @@
+# nbgrader configuration for a course that uses these notebooks: copy this
+# file into the course folder (beside source/, submitted/, gradebook.db).
+# nbgrader runs it with `c = get_config()` already defined; the course's
+# Python environment (.venv) must be the one that runs nbgrader.
+c = get_config()  # noqa: F821  (defined by nbgrader when it loads this file)
+
+c.CourseDirectory.course_id = "lm-pretraining"
+
+# `nbgrader autograde` runs our sandboxed grader in place of nbgrader's Execute
+# step: the student's code runs in a sandboxed worker, the hidden checks in
+# nbgrader's process, and each exercise's verdict scores its grade cell.
+from autograder.nbgrader_plugin import AUTOGRADE_PREPROCESSORS  # noqa: E402
+
+c.Autograde.autograde_preprocessors = AUTOGRADE_PREPROCESSORS
+
+# `nbgrader zip_collect` for files downloaded from an LMS, named like
+# 01_tokenization_alice_attempt_2026-11-20-10-00-00_01_tokenization.ipynb:
+# the student's id, the time of the attempt, then the notebook's file name.
+c.ZipCollectApp.strict = True
+c.FileNameCollectorPlugin.named_regexp = (
+    r".*_(?P<student_id>[A-Za-z0-9]+)_attempt_(?P<timestamp>[0-9\-]+)_(?P<file_id>.*)"
+)
