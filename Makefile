@@ -6,10 +6,12 @@ PY     := $(VENV)/bin/python
 TORCH  ?= torch==2.13.0
 # Parallel test workers (variants of the notebooks are graded in parallel).
 JOBS   ?= 2
+# make grade: what to grade, where the report goes; WORKERS=n (default one per
+# core), FRESH=1 to ignore the journal of an earlier run.
 SUBMISSIONS ?= examples/submissions
 REPORT ?= reports/grades.json
 
-.PHONY: lab test release grade bench data clean sandbox
+.PHONY: lab test release grade bench data clean sandbox browser
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,31 +19,44 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $@
 
+# JupyterLab refuses root unless told (containers, Colab-like machines).
 lab: $(VENV)/.installed
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab notebooks/ $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
-test: $(VENV)/.installed sandbox
+test: $(VENV)/.installed sandbox browser
 	$(PY) -m pytest -n $(JOBS) --dist loadfile
+
+# $(call apt_install,PACKAGE,WHAT IS LOST WITHOUT IT): installs a Debian
+# package as root where apt-get exists (updating the lists only if needed),
+# else says what is lost.
+apt_install = { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  { apt-get install -y -q $(1) >/dev/null 2>&1 || { apt-get update -q >/dev/null && \
+	    apt-get install -y -q $(1) >/dev/null; }; }; } || \
+	  echo "$(1) is not installed: $(2) (see README)"
 
 # The grader's sandbox (bubblewrap); installed where we may, else the grader
 # falls back to a network namespace and the sandbox tests skip.
 sandbox:
-	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
-	  { apt-get install -y -q bubblewrap >/dev/null 2>&1 || { apt-get update -q >/dev/null && \
-	    apt-get install -y -q bubblewrap >/dev/null; }; }; } || \
-	  echo "bubblewrap is not installed: the grader runs without its sandbox (see README)"
+	@command -v bwrap >/dev/null || $(call apt_install,bubblewrap,the grader runs without its sandbox)
+
+# Headless Chromium for tests/test_browser.py (driven by Playwright); where it
+# cannot be installed those tests skip.
+browser:
+	@test -x /usr/bin/chromium || $(call apt_install,chromium,the browser tests skip)
 
 release: $(VENV)/.installed
 	$(PY) scripts/release.py
 
 grade: $(VENV)/.installed sandbox
-	$(PY) -m autograder grade $(SUBMISSIONS) --json $(REPORT) --csv $(REPORT:.json=.csv)
+	$(PY) -m autograder grade $(SUBMISSIONS) --json $(REPORT) --csv $(REPORT:.json=.csv) \
+	  $(if $(WORKERS),--workers $(WORKERS)) $(if $(FRESH),--fresh)
 
 bench: $(VENV)/.installed
 	$(PY) -m bench
 
 data: $(VENV)/.installed
 	$(PY) data/build_data.py
+	$(PY) data/build_folio_pairs.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache reports
