@@ -96,18 +96,28 @@ def test_solution_opens_in_colab_from_its_own_student_notebook(path):
 
 
 @by_name(SOLUTIONS)
-def test_every_exercise_has_a_locked_check_cell_with_points(path):
+def test_every_answer_cell_has_its_locked_check_cell_right_under_it(path):
+    """An exercise graded in this notebook has a check cell worth its hidden
+    points; an answer cell graded elsewhere (attention, reused from 02) or a
+    bonus has a locked check cell worth nothing, so nbgrader's totals and the
+    grader's agree."""
+    from autograder import registry
+    points = {exercise.name: exercise.points for exercise in registry.exercises_for(path.stem)}
     cells = nbformat.read(path, as_version=4).cells
-    exercises = 0
+    answered = set()
     for index, cell in enumerate(cells):
         meta = nbgrader_meta(cell)
         if not meta.get("solution"):
             continue
-        exercises += 1
         assert "### BEGIN SOLUTION" in cell.source and "### END SOLUTION" in cell.source, meta["grade_id"]
         name = meta["grade_id"].removesuffix("_code")
+        answered.add(name)
         check = nbgrader_meta(cells[index + 1]) if index + 1 < len(cells) else {}
         assert check.get("grade_id") == name, f"no check cell {name!r} right under {meta['grade_id']!r}"
-        assert check.get("grade") and check.get("locked") and not check.get("solution"), name
-        assert check.get("points", 0) > 0, f"check cell {name!r} has no points"
-    assert exercises, "no exercises"
+        assert check.get("locked") and not check.get("solution"), name
+        if name in points:
+            assert check.get("grade") and check.get("points") == points[name], \
+                f"check cell {name!r} is worth {check.get('points')}, its hidden checks {points[name]}"
+        else:
+            assert not check.get("grade") and not check.get("points"), f"{name!r} is not graded here"
+    assert points and set(points) <= answered, f"graded exercises without an answer cell: {set(points) - answered}"

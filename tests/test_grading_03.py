@@ -1,0 +1,249 @@
+"""Notebook 03's hidden checks, proven on variants of its solutions: full
+marks for the solutions and for other correct code, zero for the blank
+release, each deliberately wrong implementation losing exactly its own
+exercise's points, a wrong `attention` (graded in notebook 02) costing
+nothing here, and cheats gaining nothing. Every variant but the solutions
+themselves is graded on the notebook's definitions alone (its other cells
+only train and plot, which a grader skips anyway), so the batch stays
+within a couple of minutes.
+
+The trusted side is tested too: the stand-ins agree with transformers, from
+their source alone; and the checks of `filter_logits` and `generate` (top-p
+cuts redrawn away from rounding, sampling judged by statistical bounds) are
+run in this process under many secrets, against correct code (they must
+never fail) and against wrong code (they must always fail)."""
+import inspect
+import random
+
+import pytest
+import torch
+
+import helpers
+from autograder import registry, wire
+from autograder.expect import Failed
+from autograder.hidden import causal_lm as checks
+from autograder.reference import causal_lm as ref
+from lmcourse.hf_models import build_hf_gpt2, tiny_gpt_state_from_hf
+from wrong.causal_lm import ATTENTION_SOFTMAX_OVER_QUERIES, CORRECT, WRONG
+
+NOTEBOOK = "03_causal_lm"
+SOLUTIONS = helpers.solutions_notebook(NOTEBOOK)
+POINTS = {exercise.name: exercise.points for exercise in registry.exercises_for(NOTEBOOK)}
+grading = pytest.mark.xdist_group("grade_03")
+# The cells a grader needs besides the exercises: the imports, the given GPTConfig.
+DEFINITION_CELLS = ("from lmcourse.train import train", "class GPTConfig")
+
+# Round r holds the r-th wrong version of every exercise that has one. The
+# checks are independent (TinyGPT's runs with trusted attention and
+# causal_mask, generate's with a trusted model and filter_logits), so a round
+# still shows each of its wrong exercises losing exactly its own points.
+ROUNDS = helpers.wrong_rounds(WRONG)
+
+# Cells appended after the solutions: cheats, and the wrong code they hope to
+# pass off. {what: (cells, the exercises made wrong)}
+CHEATS = {
+    "torch's comparisons patched, asserts turned into no-ops": ([
+        "import torch\n"
+        "torch.allclose = lambda *args, **kwargs: True\n"
+        "torch.equal = lambda *args, **kwargs: True\n"
+        "torch.isclose = lambda a, b, **kwargs: torch.ones_like(torch.as_tensor(a), dtype=torch.bool)\n",
+        "def _never_assert(lines):\n"
+        "    return [line.replace('assert ', 'if False: assert ', 1) if line.lstrip().startswith('assert ')\n"
+        "            else line for line in lines]\n"
+        "get_ipython().input_transformers_post.append(_never_assert)\n",
+        WRONG["clm_loss"]["summed, not averaged"],
+        WRONG["filter_logits"]["top-p keeps one token too few"],
+        helpers.cell_source(SOLUTIONS, "clm_loss"),  # the visible check, now toothless
+    ], {"clm_loss", "filter_logits"}),
+    "tensors equal to everything, and a model that ignores its weights": ([
+        "import torch\n\n"
+        "class _TensorEqualToEverything(torch.Tensor):\n"
+        "    def __eq__(self, other):\n"
+        "        return torch.ones(self.shape, dtype=torch.bool)\n\n"
+        "def causal_mask(T):\n"
+        "    return torch.ones(T, T, dtype=torch.bool).as_subclass(_TensorEqualToEverything)\n\n"
+        "def generate(model, idx, max_new_tokens, **options):\n"
+        "    return torch.zeros(idx.size(0), idx.size(1) + max_new_tokens, dtype=torch.long)"
+        ".as_subclass(_TensorEqualToEverything)\n",
+        "_SolutionTinyGPT = TinyGPT\n\n"
+        "class TinyGPT(_SolutionTinyGPT):\n"
+        "    def load_state_dict(self, state, strict=True):\n"
+        "        return None\n",
+    ], {"causal_mask", "generate", "TinyGPT"}),
+}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """Every variant graded in one batch, two at a time: {label: {exercise: row}}."""
+    folder = tmp_path_factory.mktemp("grade_03")
+    lean = helpers.definitions_only(SOLUTIONS, folder / "lean", DEFINITION_CELLS)
+    notebooks = {
+        "solutions": SOLUTIONS,
+        "blank": helpers.release_or_blank(NOTEBOOK, folder / "blank"),
+        "correct": helpers.variant(lean, folder / "correct",
+                                   replace={f"{exercise}_code": source for exercise, source in CORRECT.items()}
+                                   | {"attention_code": ATTENTION_SOFTMAX_OVER_QUERIES}),
+    }
+    for r, wrong in enumerate(ROUNDS):
+        notebooks[f"round {r}"] = helpers.variant(lean, folder / f"round{r}", replace={
+            f"{exercise}_code": WRONG[exercise][what] for exercise, what in wrong.items()})
+    for number, (what, (cells, _)) in enumerate(CHEATS.items()):
+        notebooks[what] = helpers.variant(lean, folder / f"cheat{number}", append=cells)
+    return helpers.grade_labelled(notebooks)
+
+
+# ----------------------------------------------------------------- grading
+@grading
+@pytest.mark.parametrize("label", ["solutions", "correct"])
+def test_correct_code_gets_full_marks(graded, label):
+    """"correct" also has a wrong `attention`: graded in notebook 02, it costs nothing here."""
+    helpers.expect_only_failed(graded[label], POINTS)
+
+
+@grading
+def test_blank_release_gets_zero_with_a_row_per_exercise(graded):
+    helpers.expect_blank_scores_zero(graded["blank"], POINTS)
+
+
+@grading
+@pytest.mark.parametrize("r", range(len(ROUNDS)), ids=map(helpers.round_id, ROUNDS))
+def test_wrong_code_loses_only_its_exercises_points(graded, r):
+    helpers.expect_only_failed(graded[f"round {r}"], POINTS, ROUNDS[r])
+
+
+@grading
+@pytest.mark.parametrize("cheat", CHEATS)
+def test_cheating_gains_nothing(graded, cheat):
+    cells, made_wrong = CHEATS[cheat]
+    helpers.expect_only_failed(graded[cheat], POINTS, dict.fromkeys(made_wrong, cheat))
+
+
+# ------------------------------------------------------------ trusted side
+def test_points_match_the_notebooks_check_cells():
+    assert helpers.nbgrader_points(SOLUTIONS) == POINTS
+
+
+def test_at_least_two_wrong_versions_per_exercise():
+    assert set(WRONG) == set(POINTS) == set(CORRECT)
+    assert all(len(versions) >= 2 for versions in WRONG.values())
+
+
+def test_standin_filter_logits_is_transformers_warpers():
+    filter_logits = helpers.standins(ref)["filter_logits"]
+    generator = torch.Generator().manual_seed(0)
+    rng = random.Random(0)
+    for _ in range(50):
+        logits = 3 * torch.randn(4, 60, generator=generator)
+        if rng.random() < 0.3:
+            logits = logits.round()  # ties
+        top_k = rng.choice([None, 1, 5, 60, 80])
+        top_p = rng.choice([None, 0.0, 0.3, 0.9, 1.0])
+        assert torch.equal(filter_logits(logits, top_k, top_p), checks.warp(logits, top_k, top_p))
+
+
+def test_standin_model_and_mask_match_gpt2():
+    copies = helpers.standins(ref)
+    assert torch.equal(copies["causal_mask"](4), torch.ones(4, 4, dtype=torch.bool).tril())
+    sizes = dict(vocab_size=50, block_size=12, n_layer=2, n_head=4, n_embd=16)
+    gpt2 = build_hf_gpt2(**sizes, generator=torch.Generator().manual_seed(0))
+    model = copies["reference_tiny_gpt"](**sizes).double().eval()
+    model.load_state_dict(tiny_gpt_state_from_hf(gpt2))
+    idx = torch.randint(0, 50, (3, 12))
+    with torch.no_grad():
+        assert torch.allclose(model(idx), checks.gpt2_logits(gpt2, idx), atol=1e-10)
+
+
+def test_clear_top_p_avoids_cuts_through_ties_and_rounding():
+    logits = torch.tensor([[2.0, 2.0, 1.0, 0.0]])
+    probabilities = logits.softmax(dim=-1)[0]
+    assert not checks.top_p_is_clear(logits, float(probabilities[0]) - 1e-2, margin=1e-4)  # keeps one of the two 2.0s
+    assert not checks.top_p_is_clear(logits, float(2 * probabilities[0]), margin=1e-4)     # on a boundary
+    assert checks.top_p_is_clear(logits, float(2 * probabilities[0]) + 0.01, margin=1e-4)
+
+
+# ------------------------------- filter_logits and generate under many secrets
+PREAMBLE = "import math\nimport torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
+STANDINS = helpers.standins(ref)
+SECRETS = range(30)
+SAMPLING_SECRETS = range(6)  # each check_generate draws 36,000 tokens: about a second
+
+
+def exercise_source(exercise, which):
+    """The solution's cell, or the CORRECT version written apart from it."""
+    return helpers.cell_source(SOLUTIONS, f"{exercise}_code") if which == "solution" else CORRECT[exercise]
+
+
+class InProcessModel:
+    """A model in this process, with the interface of the grader's `Remote`."""
+
+    def __init__(self, module):
+        self.module = module
+
+    def method(self, name, *args, **kwargs):
+        return getattr(self.module, name)(*args, **kwargs)
+
+    def load_state_dict(self, state):
+        self.module.load_state_dict(state, strict=True)
+
+    def __call__(self, *args):
+        return self.module(*args)
+
+
+class InProcessStudent:
+    """helpers.LocalStudent for a check that builds a model and passes it back
+    in (check_generate): the functions run here and a model stays an object."""
+    generator = staticmethod(wire.GeneratorSeed)
+
+    def __init__(self, functions):
+        self.functions = functions
+
+    def call(self, name, *args, **kwargs):
+        def resolve(value):
+            if isinstance(value, wire.GeneratorSeed):
+                return torch.Generator().manual_seed(value.seed)
+            return value.module if isinstance(value, InProcessModel) else value
+        result = self.functions[name](*map(resolve, args), **{k: resolve(v) for k, v in kwargs.items()})
+        return InProcessModel(result) if isinstance(result, torch.nn.Module) else result
+
+
+def student_generate(source):
+    """A student whose `generate` is `source`, with the trusted model and filter_logits,
+    as check_generate's `uses` arranges in the worker."""
+    trusted_filter = inspect.getsource(ref.filter_logits)
+    return InProcessStudent({**STANDINS, "generate": helpers.compile_function(PREAMBLE + trusted_filter + source,
+                                                                              "generate")})
+
+
+@pytest.mark.parametrize("which", ["solution", "correct"])
+def test_filter_logits_check_passes_correct_code_under_many_secrets(which):
+    """The solution sums the ascending probabilities, CORRECT the descending ones: the
+    top-p values the check draws stay clear of where their roundings disagree."""
+    student = helpers.LocalStudent(helpers.compile_function(PREAMBLE + exercise_source("filter_logits", which),
+                                                            "filter_logits"))
+    for secret in SECRETS:
+        checks.check_filter_logits(student, random.Random(secret))
+
+
+@pytest.mark.parametrize("what", WRONG["filter_logits"])
+def test_filter_logits_check_fails_wrong_code_under_many_secrets(what):
+    student = helpers.LocalStudent(helpers.compile_function(PREAMBLE + WRONG["filter_logits"][what], "filter_logits"))
+    for secret in SECRETS:
+        with pytest.raises(Failed):
+            checks.check_filter_logits(student, random.Random(secret))
+
+
+@pytest.mark.parametrize("which", ["solution", "correct"])
+def test_generate_check_passes_correct_sampling_under_many_secrets(which):
+    student = student_generate(exercise_source("generate", which))
+    for secret in SAMPLING_SECRETS:
+        checks.check_generate(student, random.Random(secret))
+
+
+@pytest.mark.parametrize("what", ["temperature applied after the softmax", "the filters ignored"])
+def test_generate_check_fails_wrong_sampling_under_many_secrets(what):
+    """The mistakes only the statistical part of the check can see."""
+    student = student_generate(WRONG["generate"][what])
+    for secret in SAMPLING_SECRETS:
+        with pytest.raises(Failed):
+            checks.check_generate(student, random.Random(secret))
