@@ -1,0 +1,150 @@
+"""Notebook 02's hidden checks, proven on variants of its solutions: full
+marks for the solutions and for other correct code, zero for the blank
+release, and each deliberately wrong implementation losing exactly its own
+exercise's points. The wrong variants are graded on the notebook's
+definitions alone (its other cells only train and plot, which a grader
+skips anyway), so the whole batch stays within a few minutes.
+
+The statistical checks of mask_tokens are also run in this process, on many
+secrets, against a correct solution (it must never fail) and against the
+wrong ones (they must always fail)."""
+import random
+
+import nbformat
+import pytest
+import torch
+
+import helpers
+from autograder import registry
+from autograder.expect import Failed
+from autograder.hidden import masked_lm as checks
+from autograder.reference.attention import attention as reference_attention
+from lmcourse.hf_models import build_hf_bert, tinybert_state_from_hf
+from wrong.masked_lm import CORRECT, WRONG
+
+NOTEBOOK = "02_masked_lm"
+SOLUTIONS = helpers.solutions_notebook(NOTEBOOK)
+POINTS = {exercise.name: exercise.points for exercise in registry.exercises_for(NOTEBOOK)}
+grading = pytest.mark.xdist_group("grade_02")
+
+WRONG_CASES = [(exercise, what) for exercise, variants in WRONG.items() for what in variants]
+# The cells a grader needs besides the exercises: imports and constants, the given TinyBertConfig.
+DEFINITION_CELLS = ("import torch.nn as nn", "class TinyBertConfig")
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """Every variant graded in one batch, two at a time: {label: {exercise: row}}."""
+    folder = tmp_path_factory.mktemp("grade_02")
+    lean = helpers.definitions_only(SOLUTIONS, folder / "lean", DEFINITION_CELLS)
+    notebooks = {
+        "solutions": SOLUTIONS,
+        "blank": helpers.release_or_blank(NOTEBOOK, folder / "blank"),
+        "correct": helpers.variant(lean, folder / "correct",
+                                   replace={f"{exercise}_code": source for exercise, source in CORRECT.items()}),
+    }
+    for number, (exercise, what) in enumerate(WRONG_CASES):
+        notebooks[exercise, what] = helpers.variant(lean, folder / f"wrong{number}",
+                                                    replace={f"{exercise}_code": WRONG[exercise][what]})
+    return helpers.grade_labelled(notebooks)
+
+
+# ----------------------------------------------------------------- grading
+@grading
+@pytest.mark.parametrize("label", ["solutions", "correct"])
+def test_correct_code_gets_full_marks(graded, label):
+    helpers.expect_only_failed(graded[label], POINTS)
+
+
+@grading
+def test_blank_release_gets_zero_with_a_row_per_exercise(graded):
+    helpers.expect_blank_scores_zero(graded["blank"], POINTS)
+
+
+@grading
+@pytest.mark.parametrize("exercise, what", WRONG_CASES, ids=[f"{e}: {w}" for e, w in WRONG_CASES])
+def test_wrong_code_loses_only_its_exercise(graded, exercise, what):
+    helpers.expect_only_failed(graded[exercise, what], POINTS, {exercise: what})
+
+
+def test_points_match_the_notebooks_check_cells():
+    assert helpers.nbgrader_points(SOLUTIONS) == POINTS == {
+        "mask_tokens": 2, "attention": 2, "TinyBert": 3, "mlm_loss": 1}
+
+
+# ------------------------------------------- mask_tokens' statistics, in-process
+def test_mask_tokens_checks_pass_correct_code_under_many_secrets():
+    """Two correct orders of random draws (the notebook's, which is
+    transformers', and one uniform number per position), 40 secrets each: a
+    false failure here would mean bounds too tight."""
+    solution = helpers.compile_function("import torch\n" + helpers.cell_source(SOLUTIONS, "mask_tokens_code"), "mask_tokens")
+    for function in (solution, helpers.compile_function(CORRECT["mask_tokens"], "mask_tokens")):
+        for seed in range(40):
+            checks.check_mask_tokens(helpers.LocalStudent(function), random.Random(seed))
+
+
+@pytest.mark.parametrize("what", WRONG["mask_tokens"])
+def test_mask_tokens_checks_fail_wrong_code_under_every_secret(what):
+    function = helpers.compile_function(WRONG["mask_tokens"][what], "mask_tokens")
+    for seed in range(5):
+        with pytest.raises(Failed):
+            checks.check_mask_tokens(helpers.LocalStudent(function), random.Random(seed))
+
+
+def test_no_cell_imports_the_grader():
+    """The grader runs the notebook where autograder/ cannot be seen, and a
+    student has no autograder/ either: visible checks get what they need from
+    lmcourse."""
+    code = [cell.source for cell in nbformat.read(str(SOLUTIONS), as_version=4).cells if cell.cell_type == "code"]
+    assert not [source for source in code if "autograder" in source]
+
+
+# ------------------------------------------------------------ trusted side
+def test_reference_attention_agrees_with_the_checks_reference():
+    gen = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 3, 4, 8, generator=gen) for _ in range(3))
+    mask = torch.rand(2, 3, 4, 4, generator=gen) < 0.5
+    mask[..., 1, :] = False
+    assert torch.allclose(reference_attention(q, k, v, mask), checks._reference_attention(q, k, v, mask), atol=1e-6)
+
+
+def test_weight_mapping_covers_every_bert_weight():
+    """Every BertForMaskedLM weight lands somewhere in TinyBert's state (the
+    pooler aside, which BertForMaskedLM does not have), so a check cannot
+    pass with a weight silently left at its initial value."""
+    bert = build_hf_bert(vocab_size=30, block_size=8, n_layer=2, n_head=2, n_embd=8, n_inner=16,
+                         generator=torch.Generator().manual_seed(0))
+    state = tinybert_state_from_hf(bert)
+    folded = bert.config.hidden_size  # the token-type row, added into the position embedding
+    assert sum(t.numel() for t in state.values()) == sum(p.numel() for p in bert.parameters()) - folded
+
+
+# ------------------------------------------------------ the notebook's data
+def test_labelled_sets_load_whole_and_split_without_overlap():
+    from lmcourse import downstream
+    polarity = downstream.load_polarity()
+    assert len(polarity) == 4000 and sum(label for _, label in polarity) == 2000
+    train, test = downstream.polarity_split()
+    assert (len(train), len(test)) == (3000, 1000)
+    assert not {text for text, _ in train} & {text for text, _ in test}
+    sentences = downstream.load_pos()
+    assert len(sentences) == 20000 and sum(map(len, sentences)) == 360524
+    assert len(downstream.pos_tagset()) == 45
+    pos_train, pos_test = downstream.pos_split()
+    assert pos_train + pos_test == list(sentences) and len(pos_test) == 2000
+
+
+def test_word_labels_sit_on_each_words_first_token():
+    from lmcourse import downstream, load_course_tokenizer, special_token_ids
+    tokenizer, special = load_course_tokenizer(), special_token_ids()
+    sentence = (("The", "DT"), ("moviegoers", "NNS"), ("laughed", "VBD"), (",", ","), ("it", "PRP"),
+                ("'s", "VBZ"), ("true", "JJ"), (".", "."))
+    tag_ids = {tag: i for i, tag in enumerate(dict.fromkeys(tag for _, tag in sentence))}
+    ids, mask, labels = downstream.encode_tagged(tokenizer, [sentence], tag_ids,
+                                                 special["[CLS]"], special["[SEP]"], special["[PAD]"], 32)
+    word_ids, starts = downstream.encode_words(tokenizer, [word for word, _ in sentence])
+    assert ids[0].tolist() == [special["[CLS]"], *word_ids, special["[SEP]"]] and bool(mask.all())
+    assert [i - 1 for i, label in enumerate(labels[0].tolist()) if label != -100] == starts
+    assert [label for label in labels[0].tolist() if label != -100] == [tag_ids[tag] for _, tag in sentence]
+    assert tokenizer.decode(word_ids) == " The moviegoers laughed, it's true."
+    assert word_ids == tokenizer.encode(downstream.as_text([word for word, _ in sentence])).ids
