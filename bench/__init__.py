@@ -8,7 +8,9 @@ target was met; `python -m bench` exits 1 if any row says `ok: False`.
 from __future__ import annotations
 
 import ast
+import json
 import os
+import time
 from pathlib import Path
 
 import nbformat
@@ -57,3 +59,27 @@ def _is_definition(node: ast.stmt) -> bool:
     return isinstance(node, ast.Assign) and all(
         isinstance(target, ast.Name) and target.id.isupper() for target in node.targets
     )
+
+
+def run_notebook(notebook_path: Path, report_cell: str, grading: bool) -> tuple[float, dict]:
+    """Execute the notebook with `report_cell` appended, in a fresh kernel, in
+    default or grading mode: (wall seconds, the JSON the report cell printed)."""
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(notebook_path, as_version=4)
+    notebook.cells.append(nbformat.v4.new_code_cell(report_cell))
+    # JPY_SESSION_NAME as JupyterLab sets it: the last cell's self-check grades this file, as a
+    # learner's would (without it, check_my_work cannot tell which notebook it is in and raises).
+    env = {**os.environ, "MPLBACKEND": "Agg", "JPY_SESSION_NAME": str(notebook_path)}
+    env.pop("NBGRADER_EXECUTION", None)
+    if grading:
+        env["LMCOURSE_GRADING"] = "1"
+    else:
+        env.pop("LMCOURSE_GRADING", None)
+    client = NotebookClient(notebook, timeout=900, kernel_name="python3",
+                            resources={"metadata": {"path": str(notebook_path.parent)}})
+    start = time.perf_counter()
+    client.execute(env=env)
+    seconds = time.perf_counter() - start
+    report = next(output["text"] for output in notebook.cells[-1].outputs if output.get("name") == "stdout")
+    return seconds, json.loads(report)
