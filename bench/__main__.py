@@ -10,6 +10,9 @@ import sys
 BENCHMARKS = [
     "bench.bpe",
     "bench.grading",
+    "bench.masked_lm",
+    "bench.causal_lm",
+    "bench.span_corruption",
 ]
 
 
