@@ -19,7 +19,7 @@ import pytest
 
 import helpers
 import hostile
-from autograder import registry, sandbox
+from autograder import registry, sandbox, seeds
 from autograder.grade import grade_paths, grade_submission
 from autograder.session import Limits, NotebookRun, Student
 
@@ -99,6 +99,7 @@ def batch(tmp_path_factory):
                           marker=f"lmcourse-hostile-{uuid.uuid4().hex}")
     corpus = {case.name: case for case in runnable_cases()}
     paths = hostile.build(ctx, lean, corpus.values())
+    seeds.grader_secret()  # a fresh clone has none until the first grading: make it before the snapshot
     protected = [sentinel, gradebook, honest["one wrong"], *hostile.protected_repository_files()]
     before = {path: fingerprint(path) for path in protected}
 
