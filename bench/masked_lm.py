@@ -10,14 +10,7 @@ architecture trained from scratch and a bag-of-words baseline.
 """
 from __future__ import annotations
 
-import json
-import os
-import time
-
-import nbformat
-from nbclient import NotebookClient
-
-from bench import REPO
+from bench import REPO, run_notebook
 
 NOTEBOOK = REPO / "solutions" / "02_masked_lm.ipynb"
 NOTEBOOK_TARGET_S = {"default": 600.0, "grading": 60.0}
@@ -33,29 +26,8 @@ print(json.dumps({
 """
 
 
-def run_notebook(grading: bool) -> tuple[float, dict]:
-    """Execute the notebook with a report cell appended: (wall seconds, its report)."""
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
-    # The self-check grades the notebook's saved file: a learner's step, not part of the run measured.
-    notebook.cells = [cell for cell in notebook.cells if cell.get("id") != "self-check"]
-    notebook.cells.append(nbformat.v4.new_code_cell(REPORT_CELL))
-    env = {**os.environ, "MPLBACKEND": "Agg"}
-    env.pop("NBGRADER_EXECUTION", None)
-    if grading:
-        env["LMCOURSE_GRADING"] = "1"
-    else:
-        env.pop("LMCOURSE_GRADING", None)
-    client = NotebookClient(notebook, timeout=900, kernel_name="python3",
-                            resources={"metadata": {"path": str(NOTEBOOK.parent)}})
-    start = time.perf_counter()
-    client.execute(env=env)
-    seconds = time.perf_counter() - start
-    report = next(output["text"] for output in notebook.cells[-1].outputs if output.get("name") == "stdout")
-    return seconds, json.loads(report)
-
-
 def run() -> list[dict]:
-    seconds, report = run_notebook(grading=False)
+    seconds, report = run_notebook(NOTEBOOK, REPORT_CELL, grading=False)
     rows = [{"benchmark": f"02 notebook, default settings ({report['device']})", "seconds": seconds,
              "target": f"<= {NOTEBOOK_TARGET_S['default']:g} s", "ok": seconds <= NOTEBOOK_TARGET_S["default"]},
             {"benchmark": "02 MLM pretraining", "seconds": report["pretrain_seconds"],
@@ -71,7 +43,7 @@ def run() -> list[dict]:
                      **{start.replace(" ", "_"): mean[start] for start in runs},
                      "range": "  ".join(f"{min(v):.3f}-{max(v):.3f}" for v in runs.values()),
                      "target": "pretrained best", "ok": mean["pretrained"] > max(mean["scratch"], mean["bag of words"])})
-    seconds, _ = run_notebook(grading=True)
+    seconds, _ = run_notebook(NOTEBOOK, REPORT_CELL, grading=True)
     rows.append({"benchmark": "02 notebook, grading mode", "seconds": seconds,
                  "target": f"<= {NOTEBOOK_TARGET_S['grading']:g} s", "ok": seconds <= NOTEBOOK_TARGET_S["grading"]})
     return rows
