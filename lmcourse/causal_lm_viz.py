@@ -88,9 +88,10 @@ def sampling_playground(
     `filter_logits` (solid), for the `shown` likeliest tokens. "Sample" calls
     `sample_text(temperature, top_k, top_p, seed)` for a continuation of the prompt.
     top_k = 0 and top_p = 1 mean "no filter"."""
-    temperature = widgets.FloatSlider(value=1.0, min=0.1, max=2.5, step=0.05, description="temperature")
-    top_k = widgets.IntSlider(value=0, min=0, max=100, description="top-k (0: off)")
-    top_p = widgets.FloatSlider(value=1.0, min=0.05, max=1.0, step=0.01, description="top-p (1: off)")
+    labels = {"style": {"description_width": "8em"}}  # wide enough for every label, so the sliders line up
+    temperature = widgets.FloatSlider(value=1.0, min=0.1, max=2.5, step=0.05, description="temperature", **labels)
+    top_k = widgets.IntSlider(value=0, min=0, max=100, description="top-k (0: off)", **labels)
+    top_p = widgets.FloatSlider(value=1.0, min=0.05, max=1.0, step=0.01, description="top-p (1: off)", **labels)
     sample_button = widgets.Button(description="Sample", tooltip="continue the prompt with these settings")
     chart, sample = widgets.Output(), widgets.Output()
     next_logits = next_logits.detach().float().cpu()

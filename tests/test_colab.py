@@ -189,7 +189,8 @@ def test_setup_cell_installs_the_course_on_colab(released, colab, monkeypatch):
     clone = content / "lm-pretraining-course"
     start = notebook.cells.index(setup)
     first_exercise = next(i for i, cell in enumerate(notebook.cells) if is_solution_cell(cell))
-    cells = [nbformat.v4.new_code_cell(setup.source.replace("/content/", f"{content}/"))]
+    setup_here = setup.source.replace("/content/", f"{content}/")
+    cells = [nbformat.v4.new_code_cell(setup_here), nbformat.v4.new_code_cell(setup_here)]  # run twice, as learners do
     cells += [cell for cell in notebook.cells[start + 1:first_exercise] if cell.cell_type == "code"]
     cells.append(nbformat.v4.new_code_cell(PROBE))
     notebook.cells = cells
@@ -202,6 +203,8 @@ def test_setup_cell_installs_the_course_on_colab(released, colab, monkeypatch):
     setup_output = "".join(output.get("text", "") for output in notebook.cells[0].outputs)
     probe = json.loads(next(out["text"] for out in notebook.cells[-1].outputs if out.get("name") == "stdout"))
     assert probe["installed"], f"pip did not install the course:\n{setup_output}"
+    rerun_output = "".join(output.get("text", "") for output in notebook.cells[1].outputs)
+    assert "fatal" not in rerun_output, f"running the set-up cell again fails:\n{rerun_output}"
     for module in ("lmcourse", "autograder", "data"):
         assert Path(probe[module]).is_relative_to(clone), f"{module} is not the clone's: {probe}"
     assert probe["corpus_chars"] > 0

@@ -88,7 +88,8 @@ def test_solution_opens_in_colab_from_its_own_student_notebook(path):
     first_code = next(cell for cell in notebook.cells if cell.cell_type == "code")
     for line in (
         'if "google.colab" in sys.modules:',
-        "!git clone -q --depth 1 https://github.com/lmcourse/lm-pretraining-course /content/lm-pretraining-course",
+        "![ -d /content/lm-pretraining-course ] || git clone -q --depth 1 https://github.com/lmcourse/lm-pretraining-course "
+        "/content/lm-pretraining-course",
         "%pip install -q -e /content/lm-pretraining-course",
         'sys.path.insert(0, "/content/lm-pretraining-course")',
     ):
