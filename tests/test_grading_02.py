@@ -134,7 +134,7 @@ def test_labelled_sets_load_whole_and_split_without_overlap():
     assert pos_train + pos_test == list(sentences) and len(pos_test) == 2000
 
 
-def test_word_labels_sit_on_each_words_first_token():
+def test_word_labels_sit_on_each_words_last_token():
     from lmcourse import downstream, load_course_tokenizer, special_token_ids
     tokenizer, special = load_course_tokenizer(), special_token_ids()
     sentence = (("The", "DT"), ("moviegoers", "NNS"), ("laughed", "VBD"), (",", ","), ("it", "PRP"),
@@ -142,9 +142,12 @@ def test_word_labels_sit_on_each_words_first_token():
     tag_ids = {tag: i for i, tag in enumerate(dict.fromkeys(tag for _, tag in sentence))}
     ids, mask, labels = downstream.encode_tagged(tokenizer, [sentence], tag_ids,
                                                  special["[CLS]"], special["[SEP]"], special["[PAD]"], 32)
-    word_ids, starts = downstream.encode_words(tokenizer, [word for word, _ in sentence])
+    word_ids, ends = downstream.encode_words(tokenizer, [word for word, _ in sentence])
     assert ids[0].tolist() == [special["[CLS]"], *word_ids, special["[SEP]"]] and bool(mask.all())
-    assert [i - 1 for i, label in enumerate(labels[0].tolist()) if label != -100] == starts
+    assert [i - 1 for i, label in enumerate(labels[0].tolist()) if label != -100] == ends
+    pieces = [len(tokenizer.encode(piece).ids) for piece in downstream.spaced_words([w for w, _ in sentence])]
+    assert pieces[1] > 1, "the test needs a word of several tokens"
+    assert ends == [sum(pieces[:i + 1]) - 1 for i in range(len(pieces))]  # each word's last piece
     assert [label for label in labels[0].tolist() if label != -100] == [tag_ids[tag] for _, tag in sentence]
     assert tokenizer.decode(word_ids) == " The moviegoers laughed, it's true."
     assert word_ids == tokenizer.encode(downstream.as_text([word for word, _ in sentence])).ids
