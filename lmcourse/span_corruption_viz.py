@@ -158,8 +158,10 @@ def cross_attention_weights(model, input_ids: torch.Tensor, decoder_input_ids: t
     return weights.mean(1)[0].float().cpu()
 
 
-def plot_cross_attention(weights: torch.Tensor, source_tokens: Sequence[str], target_tokens: Sequence[str], ax=None):
-    """Which Folio tokens (columns) each modern token (rows) was written from."""
+def plot_cross_attention(weights: torch.Tensor, source_tokens: Sequence[str], target_tokens: Sequence[str],
+                         model_name: str | None = None, ax=None):
+    """Which Folio tokens (columns) each modern token (rows) was written from; `model_name`
+    heads the title."""
     if ax is None:
         _, ax = plt.subplots(figsize=(0.35 * len(source_tokens) + 2, 0.3 * len(target_tokens) + 1.5))
     ax.imshow(weights.numpy(), cmap="Blues", vmin=0)
@@ -168,5 +170,6 @@ def plot_cross_attention(weights: torch.Tensor, source_tokens: Sequence[str], ta
     ax.set_yticks(range(len(target_tokens)), [label(t) for t in target_tokens], fontfamily="monospace")
     ax.set_xlabel("encoder: Folio tokens")
     ax.set_ylabel("decoder: token being written (after the one on the left)")
-    ax.set_title("Cross-attention of the last decoder block (mean over heads)")
+    title = "cross-attention of the last decoder block (mean over heads)"
+    ax.set_title(f"{model_name}: {title}" if model_name else title.capitalize())
     return ax
