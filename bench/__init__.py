@@ -61,9 +61,11 @@ def _is_definition(node: ast.stmt) -> bool:
     )
 
 
-def run_notebook(notebook_path: Path, report_cell: str, grading: bool) -> tuple[float, dict]:
+def run_notebook(notebook_path: Path, report_cell: str, grading: bool,
+                 cell_timeout_s: int | None = 900) -> tuple[float, dict]:
     """Execute the notebook with `report_cell` appended, in a fresh kernel, in
-    default or grading mode: (wall seconds, the JSON the report cell printed)."""
+    default or grading mode: (wall seconds, the JSON the report cell printed).
+    A cell that runs past `cell_timeout_s` (None: no limit) stops the run."""
     from nbclient import NotebookClient
 
     notebook = nbformat.read(notebook_path, as_version=4)
@@ -76,7 +78,7 @@ def run_notebook(notebook_path: Path, report_cell: str, grading: bool) -> tuple[
         env["LMCOURSE_GRADING"] = "1"
     else:
         env.pop("LMCOURSE_GRADING", None)
-    client = NotebookClient(notebook, timeout=900, kernel_name="python3",
+    client = NotebookClient(notebook, timeout=cell_timeout_s, kernel_name="python3",
                             resources={"metadata": {"path": str(notebook_path.parent)}})
     start = time.perf_counter()
     client.execute(env=env)

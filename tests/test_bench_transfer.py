@@ -1,0 +1,24 @@
+"""bench/span_corruption_transfer.py, run end to end with a handful of steps: it rewrites the
+solution notebook's settings (so an edit that moves them fails here, not 40 minutes into the
+benchmark), fine-tunes both models at every learning rate and picks each one's by validation loss."""
+import math
+
+from bench import span_corruption_transfer
+
+
+def test_sweeps_every_learning_rate_for_both_models(monkeypatch):
+    monkeypatch.setattr(span_corruption_transfer, "PRETRAIN_STEPS", 5)
+    monkeypatch.setattr(span_corruption_transfer, "FINETUNE_STEPS", 5)
+    rows = span_corruption_transfer.run()
+    *sweep, summary = rows
+    rates = span_corruption_transfer.LEARNING_RATES
+    assert len(sweep) == 2 * len(rates)
+    for name in ("pretrained", "from scratch"):
+        runs = [row for row in sweep if f": {name}, lr " in row["benchmark"]]
+        assert sorted(float(row["benchmark"].rsplit(" ", 1)[1]) for row in runs) == sorted(rates)
+        assert all("after 5 pretraining steps" in row["benchmark"] for row in runs)
+        best = min(runs, key=lambda row: row["val_loss"])
+        key = "pretrained" if name == "pretrained" else "scratch"
+        assert summary[f"{key}_lr"] == best["benchmark"].rsplit(" ", 1)[1]
+        assert math.isclose(summary[key], best["test_cer_pct"])
+    assert summary["ok"] == (summary["pretrained"] < summary["scratch"])
