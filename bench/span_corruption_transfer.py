@@ -1,7 +1,7 @@
 """Notebook 04's transfer question, measured the long way: does span-corruption pretraining
 help the Folio -> modern fine-tune once each model gets its own learning rate?
 
-Not in `make bench` (it takes about 40 minutes on 2 CPU cores); run it alone:
+Not in `make bench` (it took about an hour on a shared 2-core machine); run it alone:
 `python -m bench bench.span_corruption_transfer`.
 
 The solution notebook runs top to bottom with two settings changed: pretraining runs
@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
+
+import nbformat
 
 from bench import REPO, run_notebook
 
@@ -37,12 +40,7 @@ for name, start in [("pretrained", model), ("from scratch", None)]:
     for lr in LEARNING_RATES:
         if lr in sweep[name]:
             continue
-        seed_everything(1)
-        candidate = copy.deepcopy(start) if start is not None else TinySeq2Seq(config)
-        generator = torch.Generator().manual_seed(1)   # the same batches as the notebook's fine-tune
-        history = train(candidate, lambda: random_spelling_batch(finetuning["batch_size"], generator), seq2seq_loss,
-                        steps=finetuning["steps"], lr=lr, eval_fn=spelling_validation_loss,
-                        eval_every=finetuning["steps"], device=device)
+        candidate, history = fine_tune(start, lr)   # the notebook's own fine-tune: the same batches
         sweep[name][lr] = {"val_loss": history.eval_metrics["val_loss"][-1],
                            "cer": character_error_rate(modernise(candidate, test_folio), test_modern)}
 print(json.dumps({"device": str(device), "pretrain_steps": pretrain_history.steps[-1],
@@ -82,10 +80,6 @@ def run() -> list[dict]:
 def _rewritten_notebook():
     """A copy of the solution notebook, in a temporary folder, with this run's steps and without
     its last cell (the self-check, which grades the file and is not what is measured here)."""
-    import tempfile
-
-    import nbformat
-
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     if "check_my_work()" not in notebook.cells[-1].source:
         raise RuntimeError("the notebook's last cell is no longer the self-check; update this benchmark")
