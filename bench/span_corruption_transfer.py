@@ -30,7 +30,7 @@ PRETRAIN_STEPS = int(os.environ.get("PRETRAIN_STEPS", 12_000))
 FINETUNE_STEPS = int(os.environ.get("FINETUNE_STEPS", 1_500))
 LEARNING_RATES = (1e-3, 3e-3, 1e-2)
 # The notebook's settings lines, rewritten for this run; a notebook edit that moves them fails here.
-PRETRAINING_LINE = "PRETRAINING = dict(inputs_length=64, batch_size=32, steps=3000, lr=2e-3, time_budget_s=240,"
+PRETRAINING_LINE = "PRETRAINING = dict(inputs_length=64, batch_size=32, steps=12_000, warmup=150, lr=2e-3, time_budget_s=240,"
 FINETUNING_LINE = 'FINETUNING = dict(batch_size=32, steps=2500, lr={"pretrained": 3e-3, "from scratch": 1e-3}, time_budget_s=150,'
 REPORT_CELL = """
 import json
@@ -85,7 +85,7 @@ def _rewritten_notebook():
         raise RuntimeError("the notebook's last cell is no longer the self-check; update this benchmark")
     del notebook.cells[-1]
     replacements = {
-        PRETRAINING_LINE: PRETRAINING_LINE.replace("steps=3000", f"steps={PRETRAIN_STEPS}")
+        PRETRAINING_LINE: PRETRAINING_LINE.replace("steps=12_000", f"steps={PRETRAIN_STEPS}")
                                           .replace("time_budget_s=240", "time_budget_s=None"),
         FINETUNING_LINE: FINETUNING_LINE.replace("steps=2500", f"steps={FINETUNE_STEPS}")
                                         .replace("time_budget_s=150", "time_budget_s=None"),
