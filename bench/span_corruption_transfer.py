@@ -1,7 +1,7 @@
 """Notebook 04's transfer question, measured the long way: does span-corruption pretraining
 help the Folio -> modern fine-tune once each model gets its own learning rate?
 
-Not in `make bench` (it took about an hour on a shared 2-core machine); run it alone:
+Not in `make bench` (35 minutes on a quiet 2-core machine, an hour on a shared one); run it alone:
 `python -m bench bench.span_corruption_transfer`.
 
 The solution notebook runs top to bottom with two settings changed: pretraining runs
@@ -13,6 +13,12 @@ plays (character error rate). Each model's rate is chosen by its validation loss
 learner would choose it; the test CER of the chosen runs answers the issue's target
 (pretrained below scratch). A fair comparison needs this: the two starts do not share a best
 learning rate (pretraining grows the weights, so a given Adam step moves them relatively less).
+
+It also measures why the pretrained model transfers so little, the two numbers section 9 quotes:
+how well a linear probe (logistic regression, trained on Hamlet, scored on Macbeth) reads the
+token at each position from the encoder's output, for the pretrained and for a random encoder;
+and, per decoder layer, how much cross-attention weight a decoder position reading a sentinel
+puts on that same sentinel in the input (the best head; uniform attention gives 1/64).
 """
 from __future__ import annotations
 
@@ -27,8 +33,9 @@ from bench import REPO, run_notebook
 
 NOTEBOOK = REPO / "solutions" / "04_span_corruption.ipynb"
 PRETRAIN_STEPS = int(os.environ.get("PRETRAIN_STEPS", 12_000))
-FINETUNE_STEPS = int(os.environ.get("FINETUNE_STEPS", 1_500))
-LEARNING_RATES = (1e-3, 3e-3, 1e-2)
+FINETUNE_STEPS = int(os.environ.get("FINETUNE_STEPS", 2_500))  # the notebook's
+LEARNING_RATES = (1e-3, 3e-3, 5e-3, 1e-2)
+PROBE_WINDOWS, PROBE_STEPS = 120, 200  # 64-token windows of Hamlet to fit the probe on (half as many of Macbeth to score it)
 # The notebook's settings lines, rewritten for this run; a notebook edit that moves them fails here.
 PRETRAINING_LINE = "PRETRAINING = dict(inputs_length=64, batch_size=32, steps=12_000, warmup=150, lr=2e-3, time_budget_s=240,"
 FINETUNING_LINE = 'FINETUNING = dict(batch_size=32, steps=2500, lr={"pretrained": 3e-3, "from scratch": 1e-3}, time_budget_s=150,'
@@ -46,7 +53,55 @@ for name, start in [("pretrained", model), ("from scratch", None)]:
 print(json.dumps({"device": str(device), "pretrain_steps": pretrain_history.steps[-1],
                   "pretrain_seconds": pretrain_history.seconds[-1], "hidden_token_accuracy": accuracy,
                   "most_frequent_accuracy": frequent, "copy_cer": scores["copy the Folio line"]["CER"],
-                  "test_lines": len(test_pairs), "sweep": {name: list(runs.items()) for name, runs in sweep.items()}}))
+                  "test_lines": len(test_pairs), "sweep": {name: list(runs.items()) for name, runs in sweep.items()},
+                  "probe_pretrained": token_probe_accuracy(model), "probe_random": token_probe_accuracy(TinySeq2Seq(config).to(device)),
+                  "sentinel_weight": weight_on_own_sentinel(model), "uniform_weight": 1 / validation[0][0].size(1)}))
+"""
+DIAGNOSTICS_CELL = """
+def token_probe_accuracy(candidate):
+    \"\"\"Share of Macbeth's tokens a logistic-regression probe, fitted on Hamlet, reads from the
+    encoder's output vector at their own position.\"\"\"
+    plays = load_plays("modern")
+    fit_ids, score_ids = (torch.tensor(tokenizer.encode(plays[play]).ids[:64 * windows]).view(windows, 64)
+                          for play, windows in (("hamlet", PROBE_WINDOWS), ("macbeth", PROBE_WINDOWS // 2)))
+    candidate.eval()
+    with torch.no_grad():
+        fit_x, score_x = (candidate.encode(ids.to(device)).float().cpu().flatten(0, 1) for ids in (fit_ids, score_ids))
+    torch.manual_seed(0)
+    probe = torch.nn.Linear(fit_x.size(1), config.vocab_size)
+    optimizer = torch.optim.Adam(probe.parameters(), lr=1e-2)
+    for _ in range(PROBE_STEPS):
+        loss = F.cross_entropy(probe(fit_x), fit_ids.flatten())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        return (probe(score_x).argmax(-1) == score_ids.flatten()).float().mean().item()
+
+
+def weight_on_own_sentinel(candidate):
+    \"\"\"Per decoder layer, averaged over the decoder positions that read a sentinel: the largest
+    weight any head puts on that sentinel's position in the input (validation windows: no padding).\"\"\"
+    input_ids, decoder_input_ids, _ = (t.to(device) for t in validation[0])
+    calls = []
+    hooks = [block.cross_attn.register_forward_hook(lambda module, args, output: calls.append(args[:2]))
+             for block in candidate.decoder_blocks]
+    candidate.eval()
+    with torch.no_grad():
+        candidate(input_ids, decoder_input_ids)
+    for hook in hooks:
+        hook.remove()
+    reads = [(b, t, (input_ids[b] == decoder_input_ids[b, t]).nonzero()[0, 0].item())
+             for b, t in (decoder_input_ids >= min(SENTINEL_IDS)).nonzero().tolist()]
+    per_layer = []
+    for block, (x, memory) in zip(candidate.decoder_blocks, calls):
+        heads = block.cross_attn.n_head
+        with torch.no_grad():
+            q = block.cross_attn.query(x).unflatten(-1, (heads, -1)).transpose(1, 2)
+            k = block.cross_attn.key(memory).unflatten(-1, (heads, -1)).transpose(1, 2)
+            weights = (q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))).softmax(-1)  # (B, heads, T, S)
+        per_layer.append(sum(weights[b, :, t, s].max().item() for b, t, s in reads) / len(reads))
+    return per_layer
 """
 
 
@@ -54,7 +109,8 @@ def run() -> list[dict]:
     notebook = _rewritten_notebook()
     try:
         # no cell limit: pretraining alone takes about 20 minutes
-        seconds, report = run_notebook(notebook, f"LEARNING_RATES = {LEARNING_RATES!r}\n" + REPORT_CELL, grading=False,
+        settings = f"LEARNING_RATES, PROBE_WINDOWS, PROBE_STEPS = {LEARNING_RATES!r}, {PROBE_WINDOWS}, {PROBE_STEPS}\n"
+        seconds, report = run_notebook(notebook, settings + DIAGNOSTICS_CELL + REPORT_CELL, grading=False,
                                        cell_timeout_s=None)
     finally:
         shutil.rmtree(notebook.parent)
@@ -74,6 +130,12 @@ def run() -> list[dict]:
                  "hidden_tokens_exact": report["hidden_token_accuracy"],
                  "most_frequent_exact": report["most_frequent_accuracy"],
                  "target": "pretrained < scratch", "ok": pretrained < scratch})
+    rows.append({"benchmark": "04 what the pretrained encoder keeps: linear probe, token at its own position",
+                 "pretrained": report["probe_pretrained"], "baseline": "random encoder",
+                 "baseline_probe": report["probe_random"]})
+    rows.append({"benchmark": "04 cross-attention weight on the sentinel being filled, best head, per decoder layer",
+                 "pretrained": " / ".join(f"{weight:.3f}" for weight in report["sentinel_weight"]),
+                 "baseline": "uniform", "baseline_weight": report["uniform_weight"]})
     return rows
 
 

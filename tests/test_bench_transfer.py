@@ -1,6 +1,7 @@
 """bench/span_corruption_transfer.py, run end to end with a handful of steps: it rewrites the
 solution notebook's settings (so an edit that moves them fails here, not 40 minutes into the
-benchmark), fine-tunes both models at every learning rate and picks each one's by validation loss."""
+benchmark), fine-tunes both models at every learning rate, picks each one's by validation loss, and
+reports the encoder diagnostics."""
 import math
 
 from bench import span_corruption_transfer
@@ -9,8 +10,10 @@ from bench import span_corruption_transfer
 def test_sweeps_every_learning_rate_for_both_models(monkeypatch):
     monkeypatch.setattr(span_corruption_transfer, "PRETRAIN_STEPS", 5)
     monkeypatch.setattr(span_corruption_transfer, "FINETUNE_STEPS", 5)
+    monkeypatch.setattr(span_corruption_transfer, "PROBE_WINDOWS", 4)
+    monkeypatch.setattr(span_corruption_transfer, "PROBE_STEPS", 2)
     rows = span_corruption_transfer.run()
-    *sweep, summary = rows
+    *sweep, summary, probe, attention = rows
     rates = span_corruption_transfer.LEARNING_RATES
     assert len(sweep) == 2 * len(rates)
     for name in ("pretrained", "from scratch"):
@@ -22,3 +25,7 @@ def test_sweeps_every_learning_rate_for_both_models(monkeypatch):
         assert summary[f"{key}_lr"] == best["benchmark"].rsplit(" ", 1)[1]
         assert math.isclose(summary[key], best["test_cer_pct"])
     assert summary["ok"] == (summary["pretrained"] < summary["scratch"])
+    assert 0 <= probe["pretrained"] <= 1 and 0 <= probe["baseline_probe"] <= 1
+    weights = [float(weight) for weight in attention["pretrained"].split(" / ")]
+    assert len(weights) == 2 and all(0 < weight <= 1 for weight in weights)   # one per decoder layer
+    assert attention["baseline_weight"] == 1 / 64
