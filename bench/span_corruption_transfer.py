@@ -83,25 +83,11 @@ def weight_on_own_sentinel(candidate):
     \"\"\"Per decoder layer, averaged over the decoder positions that read a sentinel: the largest
     weight any head puts on that sentinel's position in the input (validation windows: no padding).\"\"\"
     input_ids, decoder_input_ids, _ = (t.to(device) for t in validation[0])
-    calls = []
-    hooks = [block.cross_attn.register_forward_hook(lambda module, args, output: calls.append(args[:2]))
-             for block in candidate.decoder_blocks]
     candidate.eval()
-    with torch.no_grad():
-        candidate(input_ids, decoder_input_ids)
-    for hook in hooks:
-        hook.remove()
+    layers = viz.cross_attention_weights_by_layer(candidate, input_ids, decoder_input_ids)  # (B, heads, T, S) each
     reads = [(b, t, (input_ids[b] == decoder_input_ids[b, t]).nonzero()[0, 0].item())
              for b, t in (decoder_input_ids >= min(SENTINEL_IDS)).nonzero().tolist()]
-    per_layer = []
-    for block, (x, memory) in zip(candidate.decoder_blocks, calls):
-        heads = block.cross_attn.n_head
-        with torch.no_grad():
-            q = block.cross_attn.query(x).unflatten(-1, (heads, -1)).transpose(1, 2)
-            k = block.cross_attn.key(memory).unflatten(-1, (heads, -1)).transpose(1, 2)
-            weights = (q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))).softmax(-1)  # (B, heads, T, S)
-        per_layer.append(sum(weights[b, :, t, s].max().item() for b, t, s in reads) / len(reads))
-    return per_layer
+    return [sum(weights[b, :, t, s].max().item() for b, t, s in reads) / len(reads) for weights in layers]
 """
 
 

@@ -132,30 +132,40 @@ def plot_finetuning(histories: dict, metric: str = "val_loss", ax=None):
 
 
 @torch.no_grad()
-def cross_attention_weights(model, input_ids: torch.Tensor, decoder_input_ids: torch.Tensor) -> torch.Tensor:
-    """The last decoder block's cross-attention weights, averaged over heads:
-    (decoder positions, encoder positions), for one example. Recomputed from
-    the block's own query and key layers on the inputs it receives, so it
-    works whatever the model's forward does inside."""
-    block = model.decoder_blocks[-1].cross_attn
-    seen = {}
+def cross_attention_weights_by_layer(model, input_ids: torch.Tensor,
+                                     decoder_input_ids: torch.Tensor) -> list[torch.Tensor]:
+    """Every decoder block's cross-attention weights, per head: one
+    (batch, heads, decoder positions, encoder positions) tensor per block, on
+    the CPU. Recomputed from each block's own query and key layers on the
+    inputs it receives, so it works whatever the model's forward does inside;
+    encoder padding gets no weight."""
+    blocks = [block.cross_attn for block in model.decoder_blocks]
+    seen = []  # (x, context) of each block, in the order the forward calls them
 
     def keep_inputs(module, args, output):
-        seen["args"] = args          # returns None: the output passes through unchanged
+        seen.append(args[:2])        # returns None: the output passes through unchanged
 
-    hook = block.register_forward_hook(keep_inputs)
+    hooks = [block.register_forward_hook(keep_inputs) for block in blocks]
     try:
         model(input_ids, decoder_input_ids)
     finally:
-        hook.remove()
-    x, context = seen["args"][0], seen["args"][1]
+        for hook in hooks:
+            hook.remove()
     heads = model.config.n_head
-    q = block.query(x).unflatten(-1, (heads, -1)).transpose(1, 2)        # (1, nh, T, hs)
-    k = block.key(context).unflatten(-1, (heads, -1)).transpose(1, 2)    # (1, nh, S, hs)
-    scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
     padding = (input_ids == model.config.pad_id)[:, None, None, :]
-    weights = scores.masked_fill(padding, float("-inf")).softmax(-1)
-    return weights.mean(1)[0].float().cpu()
+    weights = []
+    for block, (x, context) in zip(blocks, seen):
+        q = block.query(x).unflatten(-1, (heads, -1)).transpose(1, 2)        # (B, nh, T, hs)
+        k = block.key(context).unflatten(-1, (heads, -1)).transpose(1, 2)    # (B, nh, S, hs)
+        scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+        weights.append(scores.masked_fill(padding, float("-inf")).softmax(-1).float().cpu())
+    return weights
+
+
+def cross_attention_weights(model, input_ids: torch.Tensor, decoder_input_ids: torch.Tensor) -> torch.Tensor:
+    """The last decoder block's cross-attention weights, averaged over heads:
+    (decoder positions, encoder positions), for one example."""
+    return cross_attention_weights_by_layer(model, input_ids, decoder_input_ids)[-1].mean(1)[0]
 
 
 def plot_cross_attention(weights: torch.Tensor, source_tokens: Sequence[str], target_tokens: Sequence[str],
