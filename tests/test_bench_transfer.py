@@ -1,5 +1,5 @@
 """bench/span_corruption_transfer.py, run end to end with a handful of steps: it rewrites the
-solution notebook's settings (so an edit that moves them fails here, not 40 minutes into the
+solution notebook's settings (so an edit that moves them fails here, not half an hour into the
 benchmark), fine-tunes both models at every learning rate, picks each one's by validation loss, and
 reports the encoder diagnostics."""
 import math
