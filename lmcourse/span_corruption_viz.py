@@ -6,6 +6,7 @@ student's, passed in as arguments, so the pictures show what their code does.
 from __future__ import annotations
 
 import html
+import inspect
 import math
 from collections.abc import Callable, Sequence
 
@@ -58,7 +59,9 @@ def sentinel_viewer(ids, decode, random_spans_noise_mask, span_corrupt, sentinel
     import ipywidgets as widgets
 
     ids = torch.as_tensor(ids)
-    density = widgets.FloatSlider(value=0.15, min=0.05, max=0.5, step=0.05, description="noise density",
+    # Up to 45%: at 50% with spans of one token, a passage can have more noise spans than kept
+    # tokens to put between them, a case T5's algorithm does not define.
+    density = widgets.FloatSlider(value=0.15, min=0.05, max=0.45, step=0.05, description="noise density",
                                   continuous_update=False, style={"description_width": "initial"})
     span = widgets.FloatSlider(value=3.0, min=1.0, max=10.0, step=0.5, description="mean span length",
                                continuous_update=False, style={"description_width": "initial"})
@@ -142,10 +145,13 @@ def cross_attention_weights_by_layer(model, input_ids: torch.Tensor,
     blocks = [block.cross_attn for block in model.decoder_blocks]
     seen = []  # (x, context) of each block, in the order the forward calls them
 
-    def keep_inputs(module, args, output):
-        seen.append(args[:2])        # returns None: the output passes through unchanged
+    def keep_inputs(module, args, kwargs, output):
+        # The first two arguments, however the block passed them: attn(h, memory, mask) or
+        # attn(h, context=memory, mask=mask). Returns None: the output passes through unchanged.
+        bound = inspect.signature(module.forward).bind(*args, **kwargs)
+        seen.append(tuple(bound.arguments.values())[:2])
 
-    hooks = [block.register_forward_hook(keep_inputs) for block in blocks]
+    hooks = [block.register_forward_hook(keep_inputs, with_kwargs=True) for block in blocks]
     try:
         model(input_ids, decoder_input_ids)
     finally:

@@ -296,3 +296,57 @@ def test_history_plot_has_title_labels_and_units():
     plt.close(ax.figure)
     with pytest.raises(ValueError):
         history.plot(x="epochs")
+
+
+# --- notebook 04's cross-attention plot -------------------------------------
+
+class _CrossAttention(torch.nn.Module):
+    def __init__(self, width):
+        super().__init__()
+        self.query, self.key = torch.nn.Linear(width, width), torch.nn.Linear(width, width)
+
+    def forward(self, x, context, mask=None):
+        return x + self.query(x).mean() + self.key(context).mean()
+
+
+class _Decoder(torch.nn.Module):
+    """Enough of a TinySeq2Seq for the helper: an embedding, two decoder
+    blocks' cross_attn, a config; `by_keyword` passes `context` by name."""
+
+    def __init__(self, by_keyword):
+        super().__init__()
+        self.config = type("Config", (), {"n_head": 2, "pad_id": 0})()
+        self.embed = torch.nn.Embedding(10, 8)
+        self.decoder_blocks = torch.nn.ModuleList(torch.nn.Module() for _ in range(2))
+        for block in self.decoder_blocks:
+            block.cross_attn = _CrossAttention(8)
+        self.by_keyword = by_keyword
+
+    def forward(self, input_ids, decoder_input_ids):
+        memory, h = self.embed(input_ids), self.embed(decoder_input_ids)
+        for block in self.decoder_blocks:
+            h = block.cross_attn(h, context=memory, mask=None) if self.by_keyword else block.cross_attn(h, memory)
+        return h
+
+
+def test_cross_attention_weights_follow_each_blocks_inputs_however_passed():
+    from lmcourse.span_corruption_viz import cross_attention_weights, cross_attention_weights_by_layer
+    torch.manual_seed(0)
+    positional = _Decoder(by_keyword=False)
+    keyword = _Decoder(by_keyword=True)
+    keyword.load_state_dict(positional.state_dict())
+    input_ids, decoder_input_ids = torch.tensor([[3, 4, 5, 0]]), torch.tensor([[1, 2, 6]])  # 0 is padding
+
+    weights = cross_attention_weights_by_layer(positional, input_ids, decoder_input_ids)
+    for got, expected in zip(cross_attention_weights_by_layer(keyword, input_ids, decoder_input_ids), weights):
+        torch.testing.assert_close(got, expected)
+    # The first block reads the embeddings: its weights by hand, per head.
+    block = positional.decoder_blocks[0].cross_attn
+    q = block.query(positional.embed(decoder_input_ids)).view(1, 3, 2, 4).transpose(1, 2)
+    k = block.key(positional.embed(input_ids)).view(1, 4, 2, 4).transpose(1, 2)
+    scores = (q @ k.transpose(-2, -1) / 2.0).masked_fill(input_ids[:, None, None, :] == 0, float("-inf"))
+    torch.testing.assert_close(weights[0], scores.softmax(-1).detach())
+    assert weights[0].shape == (1, 2, 3, 4) and len(weights) == 2
+    assert bool((weights[1][..., -1] == 0).all()), "padding gets no weight"
+    torch.testing.assert_close(cross_attention_weights(positional, input_ids, decoder_input_ids),
+                               weights[-1].mean(1)[0])
