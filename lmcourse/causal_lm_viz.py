@@ -55,13 +55,14 @@ def plot_logit_change(change: torch.Tensor, changed_from: int, ax=None):
     return ax
 
 
-def plot_bits_per_byte(history, bytes_per_token: float, baseline_bpb: float, baseline_label: str, ax=None):
+def plot_bits_per_byte(history, train_bytes_per_token: float, baseline_bpb: float, baseline_label: str, ax=None):
     """Training (smoothed) and validation loss in bits per byte against wall time,
     with the baseline's final validation bits per byte as a line. The training loss
-    is nats per token: divided by ln 2 and by the mean bytes per token."""
+    is nats per token: divided by ln 2 and by the training text's mean bytes per
+    token (the validation curve is already in bits per byte)."""
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4))
-    train_bpb = smooth(history.train_loss) / math.log(2) / bytes_per_token
+    train_bpb = smooth(history.train_loss) / math.log(2) / train_bytes_per_token
     ax.plot(history.seconds, train_bpb, label="train (smoothed)")
     eval_seconds = history.at_steps("seconds", history.eval_steps)
     ax.plot(eval_seconds, history.eval_metrics["val_bpb"], "o-", label="validation")
