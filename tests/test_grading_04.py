@@ -107,6 +107,23 @@ def test_noise_mask_checks_pass_correct_code_under_many_secrets():
             checks.check_random_spans_noise_mask(helpers.LocalStudent(function), random.Random(seed))
 
 
+def test_noise_mask_checks_accept_t5s_float32_arithmetic():
+    """T5 computes length * density in float32, the contract in Python's
+    floats; the two round apart at a few sizes (190 at 0.15: 29 noise tokens
+    or 28), so the checks must not ask those: a port that follows T5 op for
+    op, in float32, passes under every secret, as the contract's reading does."""
+    assert ref.noise_counts(190, 0.15, 3.0) == (28, 9) and ref.noise_counts(190, 0.15, 3.0, float32=True) == (29, 10)
+    source = helpers.cell_source(SOLUTIONS, "random_spans_noise_mask_code")
+    contract = "round(length * noise_density)"
+    assert contract in source
+    float32 = source.replace(contract, "round(float(torch.tensor(length, dtype=torch.float32)"
+                                       " * torch.tensor(noise_density, dtype=torch.float32)))")
+    function = helpers.compile_function("import torch\n" + float32, "random_spans_noise_mask")
+    assert function(190, 0.15).sum() == 29
+    for seed in range(40):
+        checks.check_random_spans_noise_mask(helpers.LocalStudent(function), random.Random(seed))
+
+
 @pytest.mark.parametrize("what", WRONG["random_spans_noise_mask"])
 def test_noise_mask_checks_fail_wrong_code_under_every_secret(what):
     function = helpers.compile_function(WRONG["random_spans_noise_mask"][what], "random_spans_noise_mask")

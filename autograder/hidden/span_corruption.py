@@ -118,7 +118,10 @@ def check_random_spans_noise_mask(student, rng):
         density = rng.choice((0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.55, 0.65))
         mean = rng.choice((1.0, 2.0, 3.0, 3.5, 5.0, 8.0))
         noise, spans = ref.noise_counts(length, density, mean)
-        if spans <= length - noise:  # T5's algorithm needs a non-noise token before each noise span
+        # T5's algorithm needs a non-noise token before each noise span; and where T5's float32
+        # product rounds otherwise than the contract's round(length * density) (190 at 0.15),
+        # either reading is correct, so such sizes are not asked.
+        if spans <= length - noise and (noise, spans) == ref.noise_counts(length, density, mean, float32=True):
             cases.append((length, density, mean))
     for length, density, mean in cases:
         mask, what = _noise_mask(student, length, density, mean, seed())

@@ -12,12 +12,19 @@ import torch.nn as nn
 
 
 # ------------------------------------------------------------ T5's preprocessing
-def noise_counts(length, noise_density, mean_noise_span_length):
+def noise_counts(length, noise_density, mean_noise_span_length, float32=False):
     """(noise tokens, noise spans) of T5's random_spans_noise_mask: the
     deterministic part of the algorithm. tf.round rounds half to even, as
-    Python's round does; T5 pads a length below 2 up to 2."""
+    Python's round does; T5 pads a length below 2 up to 2.
+
+    The contract (COURSE.md) says round(length * density), in Python's
+    floats; T5 multiplies in float32 (`float32=True`), which rounds up where
+    the exact product sits just below a half: 190 * 0.15 is 28.499999999999996
+    in float64, 28.500002 in float32, so 28 noise tokens or 29."""
     length = max(length, 2)
-    num_noise_tokens = min(max(round(length * noise_density), 1), length - 1)
+    product = float(torch.tensor(length, dtype=torch.float32) * torch.tensor(noise_density, dtype=torch.float32)) \
+        if float32 else length * noise_density
+    num_noise_tokens = min(max(round(product), 1), length - 1)
     num_noise_spans = max(round(num_noise_tokens / mean_noise_span_length), 1)
     return num_noise_tokens, num_noise_spans
 
