@@ -306,6 +306,11 @@ class Student:
         """Call the notebook's top-level function (or class) `name`."""
         return self._request(name, None, args, kwargs)
 
+    def call_with_arguments(self, name, *args, **kwargs):
+        """call(name, ...) and the positional arguments as the call left them:
+        (answer, [args]), for a check that the code did not change them in place."""
+        return self._request(name, None, args, kwargs, with_arguments=True)
+
     def new(self, name, *args, **kwargs):
         """Build an instance of the notebook's class `name`; a `Remote`."""
         made = self.call(name, *args, **kwargs)
@@ -318,7 +323,7 @@ class Student:
         """An argument that becomes `torch.Generator().manual_seed(seed)`."""
         return wire.GeneratorSeed(seed)
 
-    def _request(self, target, method, args, kwargs):
+    def _request(self, target, method, args, kwargs, with_arguments=False):
         timeout = self._deadline - time.monotonic()
         if timeout <= 0:
             raise WorkerLost("ran out of time", timed_out=True)
@@ -328,6 +333,7 @@ class Student:
             "method": method,
             "args": wire.encode(list(args)),
             "kwargs": wire.encode(dict(kwargs)),
+            "with_arguments": with_arguments,
         }
         answer = self._run.request(message, timeout)
         try:

@@ -13,6 +13,7 @@ Requests, one JSON frame each:
     {"op": "define", "source": str}          -> {"ok": null} | {"raised": {...}}
     {"op": "call", "target": name | handle, "method": str | null,
      "args": [...], "kwargs": {...}}         -> {"ok": value} | {"raised": {...}}
+    ... and "with_arguments": true           -> {"ok": [value, [args as the call left them]]}
 Values that are not plain data come back as handles, kept here by number.
 """
 import os
@@ -116,6 +117,8 @@ class Worker:
         kwargs = self.resolve(wire.decode(request["kwargs"], self.lookup))
         with torch.no_grad():
             result = target(*args, **kwargs)
+        if request.get("with_arguments"):  # did the code change its arguments in place?
+            return wire.encode([result, args], self.keep)
         return wire.encode(result, self.keep)
 
     # -------------------------------------------------------------- values

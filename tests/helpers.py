@@ -159,11 +159,15 @@ class LocalStudent:
         return wire.GeneratorSeed(seed)
 
     def call(self, name, *args, **kwargs):
+        return self.call_with_arguments(name, *args, **kwargs)[0]
+
+    def call_with_arguments(self, name, *args, **kwargs):
         def resolve(value):
             return torch.Generator().manual_seed(value.seed) if isinstance(value, wire.GeneratorSeed) else value
         args = [resolve(a) for a in wire.decode(wire.encode(list(args)))]
         kwargs = {k: resolve(v) for k, v in wire.decode(wire.encode(kwargs)).items()}
-        return wire.decode(wire.encode(self.function(*args, **kwargs)))
+        result = self.function(*args, **kwargs)
+        return wire.decode(wire.encode([result, args]))
 
 
 def compile_function(source, name):

@@ -25,8 +25,11 @@ Z_PER_COLUMN = 6.0  # ~100 columns are tested at once: wider, so no column fails
 def _mask(student, ids, special, mask_id, vocab_size, p, seed):
     what = (f"mask_tokens(input_ids of shape {tuple(ids.shape)}, mask_token_id={mask_id}, "
             f"vocab_size={vocab_size}, mlm_probability={p}, generator=<seeded>)")
-    got = student.call("mask_tokens", ids, special, mask_id, vocab_size, p,
-                       generator=student.generator(seed))
+    got, after = student.call_with_arguments("mask_tokens", ids, special, mask_id, vocab_size, p,
+                                             generator=student.generator(seed))
+    expect(torch.equal(after[0], ids) and torch.equal(after[1], special),
+           f"{what} changed its input_ids or special_tokens_mask in place; return new tensors "
+           f"(input_ids.clone()), since the caller may use input_ids again")
     expect(isinstance(got, (tuple, list)) and len(got) == 2,
            f"{what} should return a pair (inputs, labels), not {type(got).__name__}")
     inputs, labels = got

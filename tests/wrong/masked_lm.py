@@ -142,6 +142,21 @@ WRONG = {
             "labels = torch.where(chosen, input_ids, torch.full_like(input_ids, -100))": "labels = input_ids.clone()"}),
         "random ids exclude the last id": mutate(MASK_TOKENS, {"randint(0, vocab_size,": "randint(0, vocab_size - 1,"}),
         "the generator is ignored": MASK_TOKENS.replace(", generator=generator)", ")"),
+        "input_ids masked in place": '''
+import torch
+
+def mask_tokens(input_ids, special_tokens_mask, mask_token_id, vocab_size, mlm_probability=0.15,
+                generator=None):
+    chosen = (torch.rand(input_ids.shape, generator=generator) < mlm_probability) & ~special_tokens_mask
+    fate = torch.rand(input_ids.shape, generator=generator)
+    random_ids = torch.randint(0, vocab_size, input_ids.shape, generator=generator)
+    labels = torch.where(chosen, input_ids, torch.full_like(input_ids, -100))
+    inputs = input_ids  # no clone: the caller's tensor is masked
+    inputs[chosen & (fate < 0.8)] = mask_token_id
+    randomised = chosen & (fate >= 0.8) & (fate < 0.9)
+    inputs[randomised] = random_ids[randomised]
+    return inputs, labels
+''',
         "a fixed number chosen per row": '''
 import torch
 
