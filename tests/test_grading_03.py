@@ -23,6 +23,7 @@ from autograder import registry, wire
 from autograder.expect import Failed
 from autograder.hidden import causal_lm as checks
 from autograder.reference import causal_lm as ref
+from autograder.reference.attention import attention as reference_attention
 from lmcourse.hf_models import build_hf_gpt2, tiny_gpt_state_from_hf
 from wrong.causal_lm import ATTENTION_SOFTMAX_OVER_QUERIES, CORRECT, WRONG
 
@@ -237,6 +238,24 @@ def test_filter_logits_check_fails_wrong_code_under_many_secrets(what):
 def test_generate_check_passes_correct_sampling_under_many_secrets(which):
     student = student_generate(exercise_source("generate", which))
     for secret in SAMPLING_SECRETS:
+        checks.check_generate(student, random.Random(secret))
+
+
+def test_generate_check_accepts_a_generate_that_uses_the_notebooks_kv_cache():
+    """generate may hand over to the notebook's own generate_cached (the bonus), which
+    walks the modules the notebook's given __init__ builds (block.attn.n_head, ...):
+    the trusted model the check runs it on must have them too."""
+    source = "\n".join([exercise_source("generate", "solution").replace("def generate(", "def plain_generate("),
+                        inspect.getsource(reference_attention), inspect.getsource(ref.causal_mask),
+                        helpers.cell_source(SOLUTIONS, "generate_cached_code"),
+                        """
+def generate(model, idx, max_new_tokens, **options):
+    if idx.size(1) + max_new_tokens <= model.config.block_size:
+        return generate_cached(model, idx, max_new_tokens, **options)
+    return plain_generate(model, idx, max_new_tokens, **options)
+"""])
+    student = student_generate(source)
+    for secret in SAMPLING_SECRETS[:5]:
         checks.check_generate(student, random.Random(secret))
 
 

@@ -40,14 +40,15 @@ def reference_tiny_gpt(vocab_size, block_size, n_layer, n_head, n_embd):
     class Attention(nn.Module):
         def __init__(self):
             super().__init__()
+            self.n_head = n_head  # as the notebook's given __init__: a learner's KV cache reads it
             self.c_attn = nn.Linear(n_embd, 3 * n_embd)
             self.c_proj = nn.Linear(n_embd, n_embd)
 
         def forward(self, x):
             B, T, C = x.shape
-            q, k, v = (t.view(B, T, n_head, C // n_head).transpose(1, 2)
+            q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
                        for t in self.c_attn(x).split(C, dim=2))
-            scores = q @ k.transpose(-2, -1) / math.sqrt(C // n_head)
+            scores = q @ k.transpose(-2, -1) / math.sqrt(C // self.n_head)
             future = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(1)
             y = scores.masked_fill(future, float("-inf")).softmax(dim=-1) @ v
             return self.c_proj(y.transpose(1, 2).reshape(B, T, C))
@@ -56,10 +57,11 @@ def reference_tiny_gpt(vocab_size, block_size, n_layer, n_head, n_embd):
         def __init__(self):
             super().__init__()
             self.c_fc = nn.Linear(n_embd, 4 * n_embd)
+            self.gelu = nn.GELU(approximate="tanh")
             self.c_proj = nn.Linear(4 * n_embd, n_embd)
 
         def forward(self, x):
-            return self.c_proj(nn.functional.gelu(self.c_fc(x), approximate="tanh"))
+            return self.c_proj(self.gelu(self.c_fc(x)))
 
     class Block(nn.Module):
         def __init__(self):
