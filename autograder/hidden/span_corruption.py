@@ -339,7 +339,7 @@ def check_greedy_decode(student, rng):
     table = [eos_id if rng.random() < 0.12 else rng.randrange(1, vocab_size) for _ in range(101)]
     trusted = ref.scripted_seq2seq(table, vocab_size, pad_id)
 
-    def case(input_ids, max_len, what):
+    def case(input_ids, max_len, what, start_id=start_id):
         model = student.new("scripted_seq2seq", table, vocab_size, pad_id)
         call = f"greedy_decode(model, {what}, max_len={max_len}, start_id={start_id}, eos_id={eos_id})"
         got = student.call("greedy_decode", model, input_ids, max_len, start_id, eos_id)
@@ -366,3 +366,6 @@ def check_greedy_decode(student, rng):
     case(input_ids, 3, f"the same input_ids of shape {tuple(input_ids.shape)}, stopped by max_len")
     case(input_ids, 1, "the same input_ids, one step")
     case(input_ids[3:4], 60, "one row")
+    # The start token may be the EOS token itself (GPT-2 uses one token for both): it is not
+    # part of the result, so only an EOS the model writes ends a row.
+    case(input_ids, 60, "the same input_ids, starting from the EOS token", start_id=eos_id)

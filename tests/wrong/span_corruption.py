@@ -267,5 +267,6 @@ def span_corrupt(ids, noise_mask, sentinel_ids, eos_id):
             "logits = model.decode(torch.tensor(rows, device=input_ids.device), memory, input_ids)":
             "logits = model(input_ids, torch.tensor(rows, device=input_ids.device))"}),
         "the first position's logits": mutate(GREEDY_DECODE, {"logits[:, -1, :]": "logits[:, 0, :]"}),
+        "the start token read as a written EOS": GREEDY_DECODE.replace("eos_id in row[1:]", "eos_id in row"),
     },
 }
