@@ -159,15 +159,18 @@ class LocalStudent:
         return wire.GeneratorSeed(seed)
 
     def call(self, name, *args, **kwargs):
-        return self.call_with_arguments(name, *args, **kwargs)[0]
+        return wire.decode(wire.encode(self._run(args, kwargs)[0]))
 
     def call_with_arguments(self, name, *args, **kwargs):
+        """(answer, [the positional arguments as the call left them])."""
+        return wire.decode(wire.encode(list(self._run(args, kwargs))))
+
+    def _run(self, args, kwargs):
         def resolve(value):
             return torch.Generator().manual_seed(value.seed) if isinstance(value, wire.GeneratorSeed) else value
         args = [resolve(a) for a in wire.decode(wire.encode(list(args)))]
         kwargs = {k: resolve(v) for k, v in wire.decode(wire.encode(kwargs)).items()}
-        result = self.function(*args, **kwargs)
-        return wire.decode(wire.encode([result, args]))
+        return self.function(*args, **kwargs), args
 
 
 def compile_function(source, name):
