@@ -133,8 +133,11 @@ def _grade_exercise(path, run, names, ex):
     except Failed as failure:
         return _row(path, ex.notebook, ex, 0, "failed", str(failure))
     except StudentRaised as raised:
-        return _row(path, ex.notebook, ex, 0, "error",
-                    f"Calling your code raised {raised.type_name}: {raised.message}")
+        message = f"Calling your code raised {raised.type_name}: {raised.message}"
+        replaced = [name for name in ex.uses if name in names]
+        if replaced and raised.type_name == "TypeError":
+            message += _stand_in_note(ex, replaced)
+        return _row(path, ex.notebook, ex, 0, "error", message)
     except WorkerLost as lost:
         run.close_worker()
         if lost.timed_out:
@@ -157,9 +160,22 @@ def _missing_message(ex, run):
     return f"No {ex.kind} named {ex.name} was found: keep the exercise's name as given."
 
 
-def _reference_source(name):
+def _stand_in_note(ex, replaced):
+    """Why a call your code makes can fail only here: while `ex` is checked, the course's
+    own versions of functions it calls replace yours, with the documented signatures."""
+    calls = " and ".join(f"{name}{inspect.signature(_reference(name))}" for name in replaced)
+    verb = "stands" if len(replaced) == 1 else "stand"
+    return (f" (while {ex.name} is checked, the course's own {calls} {verb} in for yours: "
+            f"call them with the arguments the notebook documents)")
+
+
+def _reference(name):
     from . import reference
-    return inspect.getsource(reference.REFERENCES[name])
+    return reference.REFERENCES[name]
+
+
+def _reference_source(name):
+    return inspect.getsource(_reference(name))
 
 
 def _row(path, notebook, ex, points, status, message):

@@ -43,6 +43,11 @@ def graded(tmp_path_factory):
         "correct": helpers.variant(lean, folder / "correct",
                                    replace={f"{exercise}_code": source for exercise, source in CORRECT.items()}),
     }
+    # TinyBert passes `attention` a keyword the notebook's signature does not have (its own
+    # attention accepts it): the grader's stand-in refuses it, and the row must say why.
+    notebooks["extra keyword"] = helpers.variant(lean, folder / "extra_keyword", replace={
+        "attention_code": CORRECT["attention"].replace("mask=None):", "mask=None, dropout_p=0.0):"),
+        "TinyBert_code": CORRECT["TinyBert"].replace("attention(q, k, v, mask)", "attention(q, k, v, mask, dropout_p=0.0)")})
     for number, (exercise, what) in enumerate(WRONG_CASES):
         notebooks[exercise, what] = helpers.variant(lean, folder / f"wrong{number}",
                                                     replace={f"{exercise}_code": WRONG[exercise][what]})
@@ -65,6 +70,14 @@ def test_blank_release_gets_zero_with_a_row_per_exercise(graded):
 @pytest.mark.parametrize("exercise, what", WRONG_CASES, ids=[f"{e}: {w}" for e, w in WRONG_CASES])
 def test_wrong_code_loses_only_its_exercise(graded, exercise, what):
     helpers.expect_only_failed(graded[exercise, what], POINTS, {exercise: what})
+
+
+@grading
+def test_an_error_from_a_stand_in_says_the_grader_called_its_own(graded):
+    row = graded["extra keyword"]["TinyBert"]
+    assert row["status"] == "error" and "dropout_p" in row["message"], row
+    assert "the course's own attention(q, k, v, mask=None) stands in for yours" in row["message"], row
+    assert graded["extra keyword"]["attention"]["status"] == "passed"
 
 
 def test_points_match_the_notebooks_check_cells():
