@@ -182,12 +182,20 @@ def test_seed_everything_repeats_python_numpy_and_torch():
     assert all(a != b for a, b in zip(draw(), first))
 
 
-def test_pick_device():
+def test_pick_device(monkeypatch):
+    monkeypatch.delenv("LMCOURSE_GRADING", raising=False)
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
     assert lmcourse.pick_device("cpu") == torch.device("cpu")
     if torch.cuda.is_available():
         assert lmcourse.pick_device().type == "cuda"
     elif not torch.backends.mps.is_available():
         assert lmcourse.pick_device() == torch.device("cpu")
+
+
+def test_pick_device_is_the_cpu_while_grading(monkeypatch):
+    monkeypatch.setenv("LMCOURSE_GRADING", "1")
+    assert lmcourse.pick_device() == torch.device("cpu")
+    assert lmcourse.pick_device("meta") == torch.device("meta")  # an explicit choice still wins
 
 
 def test_autocast_is_a_no_op_on_cpu():
