@@ -71,6 +71,9 @@ def run_notebook(path: Path) -> dict:
 
     notebook = json.loads(path.read_text(encoding="utf-8"))
     os.chdir(path.parent)  # where Jupyter starts a notebook's kernel
+    # As JupyterLab sets it: the last cell's check_my_work() then grades this file, as a learner's
+    # Run All does (without it, the self-check cannot tell which notebook it is in and raises).
+    os.environ["JPY_SESSION_NAME"] = str(path)
     shell = InteractiveShell.instance()
     record = {"notebook": path.stem, "cells": [], "budget_lines": [], "error": None}
     start = time.perf_counter()
