@@ -17,7 +17,6 @@ from bench import REPO, run_notebook
 NOTEBOOK = REPO / "solutions" / "02_masked_lm.ipynb"
 NOTEBOOK_TARGET_S = {"default": 600.0, "grading": 60.0}
 PRETRAIN_TARGET_S = 300.0
-# Appended to the notebook: its measurements, as one JSON line on stdout.
 # The MLM head as a zero-shot sentiment classifier (no fine-tuning): each test sentence, then a prompt
 # with [MASK]; the half of the sentences where the head scores the positive word furthest above the
 # negative one are called positive (the test set is about half positive, and a threshold at the median
