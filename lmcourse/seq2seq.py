@@ -1,7 +1,7 @@
-"""Plumbing for notebook 04: the plays it pretrains on, its sequence-to-sequence
-task (First Folio spelling to modern spelling, line by line, from the pairs
-data/build_folio_pairs.py aligns), padding, and the character error rate that
-scores the task."""
+"""Plumbing for notebook 04: the plays it pretrains on, the checkpoint of its
+pretraining run to the end, its sequence-to-sequence task (First Folio spelling
+to modern spelling, line by line, from the pairs data/build_folio_pairs.py
+aligns), padding, and the character error rate that scores the task."""
 from __future__ import annotations
 
 from functools import lru_cache
@@ -45,6 +45,27 @@ def pretraining_texts() -> list[str]:
     held_out_folio = {play_pairs()[play] for play in held_out}
     return ([text for play, text in load_plays("modern").items() if play not in held_out]
             + [text for play, text in load_plays("folio").items() if play not in held_out_folio])
+
+
+def pretrained_checkpoint_path() -> Path:
+    return data_dir() / "checkpoints" / "span_corruption.pt"
+
+
+def load_pretrained_checkpoint() -> dict:
+    """Notebook 04's span-corruption pretraining, run to its end (12,000 steps), as
+    data/build_span_corruption_checkpoint.py saved it: "state_dict" (float32 tensors, ready for
+    `TinySeq2Seq.load_state_dict`), "config" (the `Seq2SeqConfig` fields), the settings it was
+    trained with, "steps", "seconds", "val_loss" (on the notebook's validation windows), and a
+    check of the model: "check_batch", one batch of those windows (input_ids,
+    decoder_input_ids, targets), and "check_loss", these weights' loss on it."""
+    path = pretrained_checkpoint_path()
+    if not path.is_file():
+        raise FileNotFoundError(f"No pretrained checkpoint at {path}; "
+                                "`python data/build_span_corruption_checkpoint.py` builds it (25 CPU minutes).")
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)  # tensors and plain values only
+    checkpoint["state_dict"] = {name: tensor.float() for name, tensor in checkpoint["state_dict"].items()}
+    checkpoint["check_batch"] = tuple(tensor.long() for tensor in checkpoint["check_batch"])
+    return checkpoint
 
 
 def pad_sequences(sequences: list[list[int]], value: int) -> torch.Tensor:

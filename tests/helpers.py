@@ -185,3 +185,16 @@ def standins(reference_module) -> dict:
     from its source alone, run in an empty namespace. {name: function}"""
     return {function.__name__: compile_function(inspect.getsource(function), function.__name__)
             for function in reference_module.STANDINS}
+
+
+def seq2seq_classes(model_source) -> dict:
+    """Notebook 04's given Seq2SeqConfig and the TinySeq2Seq of `model_source` (a
+    TinySeq2Seq_code cell), run with the trusted attention: the namespace they were run in."""
+    from autograder.reference.attention import attention
+
+    config_cell = next(cell.source for cell in nbformat.read(str(solutions_notebook("04_span_corruption")), as_version=4).cells
+                       if "class Seq2SeqConfig" in cell.source)
+    namespace = {"attention": attention}
+    exec("import math\nfrom dataclasses import dataclass\nimport torch\nimport torch.nn as nn\n"
+         "import torch.nn.functional as F\n" + config_cell + "\n" + model_source, namespace)
+    return namespace

@@ -23,7 +23,6 @@ from autograder import registry
 from autograder.expect import Failed
 from autograder.hidden import span_corruption as checks
 from autograder.reference import span_corruption as ref
-from autograder.reference.attention import attention as reference_attention
 from wrong.span_corruption import CORRECT, WRONG
 
 NOTEBOOK = "04_span_corruption"
@@ -168,12 +167,7 @@ def test_density_half_grid_exercises_the_correction():
 def test_solution_model_matches_the_torch_reference():
     """The solution's TinySeq2Seq, given the grader's random weights, computes
     what torch.nn's Transformer layers compute: the reference is right."""
-    config_cell = next(cell.source for cell in nbformat.read(str(SOLUTIONS), as_version=4).cells
-                       if "class Seq2SeqConfig" in cell.source)
-    namespace = {"attention": reference_attention}
-    exec("import math\nfrom dataclasses import dataclass\nimport torch\nimport torch.nn as nn\n"
-         "import torch.nn.functional as F\n" + config_cell + "\n"
-         + helpers.cell_source(SOLUTIONS, "TinySeq2Seq_code"), namespace)
+    namespace = helpers.seq2seq_classes(helpers.cell_source(SOLUTIONS, "TinySeq2Seq_code"))
     config = namespace["Seq2SeqConfig"](vocab_size=30, block_size=12, n_layer=2, n_head=2, n_embd=16, pad_id=0)
     model = namespace["TinySeq2Seq"](config).eval()
     state = ref.tinyseq2seq_state(30, 12, 2, 16, torch.Generator().manual_seed(0))
@@ -233,3 +227,4 @@ def test_character_error_rate_and_padding_on_known_answers():
     assert character_error_rate(["haue", "I"], ["have", "I"]) == 1 / 5
     assert exact_match(["haue", "I"], ["have", "I"]) == 0.5
     assert pad_sequences([[5, 6, 7], [8]], 0).tolist() == [[5, 6, 7], [8, 0, 0]]
+
