@@ -43,7 +43,7 @@ REPORT_CELL = """
 import json
 sweep = {name: {finetuning["lr"][name]: {"val_loss": histories[name].eval_metrics["val_loss"][-1], "cer": scores[name]["CER"]}}
          for name in finetuned}
-for name, start in [("pretrained", model), ("from scratch", None)]:
+for name, start in [("pretrained", pretrained), ("from scratch", None)]:
     for lr in LEARNING_RATES:
         if lr in sweep[name]:
             continue
