@@ -6,7 +6,7 @@ a machine whose own run stops short, notebook 04 fine-tunes this checkpoint inst
 the 12,000 steps itself). It is the solution notebook's own code, run in a fresh kernel with
 one setting changed (no time budget), so it is rebuilt exactly as a learner would train it:
 
-    python data/build_span_corruption_checkpoint.py     # about 25 minutes on 2 CPU cores
+    python data/build_span_corruption_checkpoint.py     # about 22 minutes on 2 CPU cores
 
 The weights are stored in float16 (half the size of float32), with the settings they were trained
 with, their validation loss, and a check: one batch of validation windows (inputs, decoder
