@@ -12,6 +12,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Callable
 
 import nbformat
 
@@ -61,14 +62,28 @@ def _is_definition(node: ast.stmt) -> bool:
     )
 
 
+def replace_setting(notebook: nbformat.NotebookNode, old: str, new: str) -> None:
+    """Replace `old`, a settings line or part of one, by `new` in the one cell that holds it;
+    a RuntimeError if not exactly one does (the notebook moved it: update the caller)."""
+    cells = [cell for cell in notebook.cells if old in cell.source]
+    if len(cells) != 1:
+        raise RuntimeError(f"{len(cells)} cells of the notebook hold {old!r}, not one; update this script")
+    cells[0].source = cells[0].source.replace(old, new)
+
+
 def run_notebook(notebook_path: Path, report_cell: str, grading: bool,
-                 cell_timeout_s: int | None = 900) -> tuple[float, dict]:
+                 cell_timeout_s: int | None = 900,
+                 edit: Callable[[nbformat.NotebookNode], None] | None = None) -> tuple[float, dict]:
     """Execute the notebook with `report_cell` appended, in a fresh kernel, in
     default or grading mode: (wall seconds, the JSON the report cell printed).
-    A cell that runs past `cell_timeout_s` (None: no limit) stops the run."""
+    A cell that runs past `cell_timeout_s` (None: no limit) stops the run.
+    `edit(notebook)`, if given, changes the notebook in memory first (settings,
+    cells left out); the file is not touched."""
     from nbclient import NotebookClient
 
     notebook = nbformat.read(notebook_path, as_version=4)
+    if edit is not None:
+        edit(notebook)
     notebook.cells.append(nbformat.v4.new_code_cell(report_cell))
     # JPY_SESSION_NAME as JupyterLab sets it: the last cell's self-check grades this file, as a
     # learner's would (without it, check_my_work cannot tell which notebook it is in and raises).

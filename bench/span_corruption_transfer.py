@@ -23,13 +23,8 @@ puts on that same sentinel in the input (the best head; uniform attention gives 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-from pathlib import Path
 
-import nbformat
-
-from bench import REPO, run_notebook
+from bench import REPO, replace_setting, run_notebook
 
 NOTEBOOK = REPO / "solutions" / "04_span_corruption.ipynb"
 PRETRAIN_STEPS = int(os.environ.get("PRETRAIN_STEPS", 12_000))
@@ -92,14 +87,10 @@ def weight_on_own_sentinel(candidate):
 
 
 def run() -> list[dict]:
-    notebook = _rewritten_notebook()
-    try:
-        # no cell limit: pretraining alone takes about 20 minutes
-        settings = f"LEARNING_RATES, PROBE_WINDOWS, PROBE_STEPS = {LEARNING_RATES!r}, {PROBE_WINDOWS}, {PROBE_STEPS}\n"
-        seconds, report = run_notebook(notebook, settings + DIAGNOSTICS_CELL + REPORT_CELL, grading=False,
-                                       cell_timeout_s=None)
-    finally:
-        shutil.rmtree(notebook.parent)
+    # no cell limit: pretraining alone takes about 20 minutes
+    settings = f"LEARNING_RATES, PROBE_WINDOWS, PROBE_STEPS = {LEARNING_RATES!r}, {PROBE_WINDOWS}, {PROBE_STEPS}\n"
+    seconds, report = run_notebook(NOTEBOOK, settings + DIAGNOSTICS_CELL + REPORT_CELL, grading=False,
+                                   cell_timeout_s=None, edit=_rewrite)
     rows, chosen = [], {}
     for name, runs in report["sweep"].items():
         for lr, result in sorted(runs):
@@ -125,24 +116,13 @@ def run() -> list[dict]:
     return rows
 
 
-def _rewritten_notebook():
-    """A copy of the solution notebook, in a temporary folder, with this run's steps and without
-    its last cell (the self-check, which grades the file and is not what is measured here)."""
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
+def _rewrite(notebook):
+    """This run's steps, and no last cell (the self-check, which grades the file and is not what
+    is measured here)."""
     if "check_my_work()" not in notebook.cells[-1].source:
         raise RuntimeError("the notebook's last cell is no longer the self-check; update this benchmark")
     del notebook.cells[-1]
-    replacements = {
-        PRETRAINING_LINE: PRETRAINING_LINE.replace("steps=12_000", f"steps={PRETRAIN_STEPS}")
-                                          .replace("time_budget_s=240", "time_budget_s=None"),
-        FINETUNING_LINE: FINETUNING_LINE.replace("steps=2500", f"steps={FINETUNE_STEPS}")
-                                        .replace("time_budget_s=150", "time_budget_s=None"),
-    }
-    for old, new in replacements.items():
-        cells = [cell for cell in notebook.cells if old in cell.source]
-        if len(cells) != 1:
-            raise RuntimeError(f"the notebook's settings line moved; update this benchmark: {old!r}")
-        cells[0].source = cells[0].source.replace(old, new)
-    path = Path(tempfile.mkdtemp(prefix="transfer-bench-")) / NOTEBOOK.name
-    nbformat.write(notebook, path)
-    return path
+    replace_setting(notebook, PRETRAINING_LINE, PRETRAINING_LINE.replace("steps=12_000", f"steps={PRETRAIN_STEPS}")
+                                                                .replace("time_budget_s=240", "time_budget_s=None"))
+    replace_setting(notebook, FINETUNING_LINE, FINETUNING_LINE.replace("steps=2500", f"steps={FINETUNE_STEPS}")
+                                                              .replace("time_budget_s=150", "time_budget_s=None"))

@@ -16,17 +16,13 @@ tell whether a learner's TinySeq2Seq computes the model that was trained.
 from __future__ import annotations
 
 import json
-import shutil
 import sys
-import tempfile
 from pathlib import Path
-
-import nbformat
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench import run_notebook  # noqa: E402  (the repository, not an installed package)
+from bench import replace_setting, run_notebook  # noqa: E402  (the repository, not an installed package)
 from lmcourse.seq2seq import pretrained_checkpoint_path  # noqa: E402
 
 NOTEBOOK = REPO / "solutions" / "04_span_corruption.ipynb"
@@ -54,24 +50,16 @@ def build(destination: Path, steps: int | None = None) -> dict:
     """Run the notebook's pretraining to its end and save the checkpoint at `destination`:
     {"steps", "seconds", "val_loss", "check_loss", "wall_seconds"}. `steps` replaces
     PRETRAINING["steps"] (for a quick check of this script)."""
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
-    last = next(i for i, cell in enumerate(notebook.cells) if PRETRAINING_CELL in cell.source)
-    settings = [cell for cell in notebook.cells[:last] if BUDGET in cell.source and STEPS in cell.source]
-    if len(settings) != 1:
-        raise RuntimeError(f"the notebook's pretraining settings moved; update this script ({BUDGET!r}, {STEPS!r})")
-    settings[0].source = settings[0].source.replace(BUDGET, "time_budget_s=None")
-    if steps is not None:
-        settings[0].source = settings[0].source.replace(STEPS, f"steps={steps}")
-    notebook.cells = notebook.cells[:last + 1]
+    def through_pretraining(notebook):
+        replace_setting(notebook, BUDGET, "time_budget_s=None")
+        if steps is not None:
+            replace_setting(notebook, STEPS, f"steps={steps}")
+        last = next(i for i, cell in enumerate(notebook.cells) if PRETRAINING_CELL in cell.source)
+        del notebook.cells[last + 1:]
+
     destination.parent.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix="span-corruption-checkpoint-"))
-    try:
-        path = folder / NOTEBOOK.name
-        nbformat.write(notebook, path)
-        seconds, report = run_notebook(path, f"CHECKPOINT_PATH = {str(destination)!r}\n" + SAVE_CELL,
-                                       grading=False, cell_timeout_s=None)
-    finally:
-        shutil.rmtree(folder)
+    seconds, report = run_notebook(NOTEBOOK, f"CHECKPOINT_PATH = {str(destination)!r}\n" + SAVE_CELL,
+                                   grading=False, cell_timeout_s=None, edit=through_pretraining)
     return {**report, "wall_seconds": round(seconds)}
 
 

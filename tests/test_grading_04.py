@@ -227,4 +227,3 @@ def test_character_error_rate_and_padding_on_known_answers():
     assert character_error_rate(["haue", "I"], ["have", "I"]) == 1 / 5
     assert exact_match(["haue", "I"], ["have", "I"]) == 0.5
     assert pad_sequences([[5, 6, 7], [8]], 0).tolist() == [[5, 6, 7], [8, 0, 0]]
-
