@@ -84,8 +84,13 @@ class TimeBudget:
         """Elapsed time as a fraction of the budget (0 when unlimited)."""
         return 0.0 if self.seconds is None else min(1.0, self.elapsed() / self.seconds)
 
-    def expired(self) -> bool:
-        return self.seconds is not None and self.elapsed() >= self.seconds
+    def expired(self, elapsed: float | None = None) -> bool:
+        """Whether the budget is used up: now, or at `elapsed`, a reading of
+        `elapsed()` the caller took (and kept, e.g. recorded as the time of a
+        step), so that what it records and what it stops on are the same reading."""
+        if elapsed is None:
+            elapsed = self.elapsed()
+        return self.seconds is not None and elapsed >= self.seconds
 
     def __repr__(self) -> str:
         return f"TimeBudget(seconds={self.seconds}, elapsed={self.elapsed():.1f})"

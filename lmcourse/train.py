@@ -98,7 +98,11 @@ def train(
 
     bar = tqdm(total=steps, desc="training", unit="step")
     step = 0
-    while step < steps and not budget.expired():
+    # One clock reading per step: the time recorded for a step is the reading the
+    # budget is checked against, so a run stopped by its budget has recorded, for
+    # its last step, a time at or past the budget (and before it, only times under it).
+    elapsed = budget.elapsed()
+    while step < steps and not budget.expired(elapsed):
         if eval_fn is not None and step % eval_every == 0:
             evaluate(step)
         progress = max((step - warmup) / max(1, steps - warmup), budget.fraction_used())
@@ -121,7 +125,8 @@ def train(
         history.steps.append(step)
         history.train_loss.append(loss.item())
         history.tokens_seen.append(tokens)
-        history.seconds.append(budget.elapsed())
+        elapsed = budget.elapsed()
+        history.seconds.append(elapsed)
         bar.update(1)
         shown["loss"] = f"{history.train_loss[-1]:.3f}"
         bar.set_postfix(shown, refresh=False)

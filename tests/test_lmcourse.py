@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import random
+import types
 
 import numpy as np
 import pytest
@@ -207,13 +209,15 @@ def test_autocast_is_a_no_op_on_cpu():
 
 def test_time_budget(monkeypatch):
     clock = [100.0]
-    monkeypatch.setattr(runtime.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(runtime, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
     budget = TimeBudget(10)
     assert not budget.expired() and budget.remaining() == 10
     clock[0] = 104.0
     assert budget.elapsed() == 4 and budget.fraction_used() == pytest.approx(0.4)
+    assert budget.expired(10.0) and not budget.expired(9.99)  # at a reading taken earlier, not now
     clock[0] = 110.0
     assert budget.expired() and budget.remaining() == 0 and budget.fraction_used() == 1
+    assert not budget.expired(4.0)
     unlimited = TimeBudget(None)
     clock[0] = 1e9
     assert not unlimited.expired() and unlimited.remaining() == float("inf")
@@ -275,9 +279,25 @@ def test_train_stops_at_the_time_budget():
     history = train(model, get_batch, loss_fn, steps=10**6, lr=1e-2, device="cpu",
                     time_budget_s=0.3, eval_fn=lambda m: {"accuracy": 0.5}, eval_every=10**6)
     assert 0 < len(history.steps) < 10**6
-    assert 0.3 <= history.seconds[-1] < 5
+    # It stopped after the first step recorded at or past the budget, however slow the
+    # machine: the time recorded for a step is the reading the budget is checked against.
+    assert history.seconds[-1] >= 0.3 and all(s < 0.3 for s in history.seconds[:-1])
     assert history.eval_steps == [0, history.steps[-1]]
     assert history.eval_metrics == {"accuracy": [0.5, 0.5]}
+
+
+def test_train_stops_on_the_clock_reading_it_records(monkeypatch):
+    """A clock that moves on every reading, as a real one can between two reads:
+    whatever the budget, the last step's recorded time is the reading that expired it."""
+    ticks = itertools.count()
+    monkeypatch.setattr(runtime, "time", types.SimpleNamespace(perf_counter=lambda: float(next(ticks))))
+    steps_run = []
+    for budget in range(2, 14):  # in ticks: every offset between the loop's readings and the budget
+        model, get_batch, loss_fn = _toy_problem()
+        seconds = train(model, get_batch, loss_fn, steps=10**6, lr=1e-2, device="cpu", time_budget_s=budget).seconds
+        assert not seconds or (seconds[-1] >= budget and all(s < budget for s in seconds[:-1])), (budget, seconds)
+        steps_run.append(len(seconds))
+    assert steps_run[-1] > 1
 
 
 def test_learning_rate_warms_up_then_decays_to_a_tenth():
