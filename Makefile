@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-# The CPU wheel on this machine; override (e.g. TORCH=torch) elsewhere.
+# The PyTorch requirement; scripts/install-torch.sh says where it comes from
+# (on Linux, PyTorch's CPU index first; TORCH_INDEX=... chooses another).
 TORCH  ?= torch==2.13.0
 # Parallel test workers (variants of the notebooks are graded in parallel).
 JOBS   ?= 2
@@ -11,11 +12,15 @@ JOBS   ?= 2
 SUBMISSIONS ?= examples/submissions
 REPORT ?= reports/grades.json
 
-.PHONY: lab test release grade bench data clean sandbox browser
+# make student-edition COURSE_URL=https://github.com/you/your-course: the
+# folder to publish as the students' repository (or zip).
+STUDENT_EDITION ?= dist/student-edition
+
+.PHONY: lab test release student-edition grade bench data clean sandbox browser
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet "$(TORCH)"
+	TORCH="$(TORCH)" sh scripts/install-torch.sh $(PY)
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $@
 
@@ -34,10 +39,10 @@ apt_install = { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	    apt-get install -y -q $(1) >/dev/null; }; }; } || \
 	  echo "$(1) is not installed: $(2) (see README)"
 
-# The grader's sandbox (bubblewrap); installed where we may, else the grader
-# falls back to a network namespace and the sandbox tests skip.
+# The grader's sandbox (bubblewrap); installed where we may. Without it the
+# grader refuses to grade unless told a weaker --sandbox mode.
 sandbox:
-	@command -v bwrap >/dev/null || $(call apt_install,bubblewrap,the grader runs without its sandbox)
+	@command -v bwrap >/dev/null || $(call apt_install,bubblewrap,the grader refuses to grade without --sandbox)
 
 # Headless Chromium for tests/test_browser.py (driven by Playwright); where it
 # cannot be installed those tests skip.
@@ -46,6 +51,10 @@ browser:
 
 release: $(VENV)/.installed
 	$(PY) scripts/release.py
+
+student-edition: $(VENV)/.installed
+	@test -n "$(COURSE_URL)" || { echo "Name the students' repository: make student-edition COURSE_URL=https://github.com/OWNER/NAME"; exit 2; }
+	$(PY) scripts/student_edition.py --url "$(COURSE_URL)" --out "$(STUDENT_EDITION)"
 
 grade: $(VENV)/.installed sandbox
 	$(PY) -m autograder grade $(SUBMISSIONS) --json $(REPORT) --csv $(REPORT:.json=.csv) \

@@ -1,4 +1,9 @@
 """python -m autograder grade PATH... --json REPORT [--csv CSV] [--workers N] [--fresh]
+                          [--sandbox {bubblewrap,unprivileged,none}]
+
+The submissions' code runs in a bubblewrap sandbox; where it cannot, the
+grader stops and says why, unless --sandbox names a weaker mode, which every
+report row records (docs/sandbox.md).
 
 With --json, each submission's rows go to a journal beside the report
 (REPORT with the suffix .journal.jsonl) as soon as it is graded: run the same
@@ -10,7 +15,7 @@ import sys
 
 from tqdm import tqdm
 
-from . import report
+from . import report, sandbox
 from .grade import find_notebooks, grade_paths, grader_fingerprint
 
 
@@ -28,25 +33,37 @@ def main(argv=None):
                             "runs single-threaded)")
     grade.add_argument("--fresh", action="store_true",
                        help="ignore the journal of an earlier run: grade every submission again")
+    grade.add_argument("--sandbox", choices=sandbox.MODES, default=sandbox.DEFAULT_MODE,
+                       help="how the submissions' code is contained (default: bubblewrap; "
+                            "unprivileged: root in a container without user namespaces; "
+                            "none: no isolation)")
     args = parser.parse_args(argv)
 
     missing = [p for p in args.paths if not os.path.exists(p)]
     if missing:
         parser.error("no such file or folder: " + ", ".join(missing))
 
+    try:
+        sandbox.require(args.sandbox)
+    except sandbox.SandboxUnavailable as refusal:
+        print(f"autograder: {refusal}", file=sys.stderr)
+        return 2
+    if args.sandbox != sandbox.DEFAULT_MODE:
+        print(f"autograder: sandbox {sandbox.describe(args.sandbox)}", file=sys.stderr)
+
     journal = None
     if args.json_path:
         path = report.journal_path(args.json_path)
         if args.fresh:
             path.unlink(missing_ok=True)
-        journal = report.Journal(path, grader_fingerprint())
+        journal = report.Journal(path, grader_fingerprint() + args.sandbox)
         if len(journal):
             print(f"Resuming: submissions already graded are taken from {path} "
                   f"(--fresh grades them again).", file=sys.stderr)
     progress = tqdm(total=len(find_notebooks(args.paths)), unit="notebook", file=sys.stderr,
                     desc="grading")
     try:
-        rows = grade_paths(args.paths, workers=args.workers, journal=journal,
+        rows = grade_paths(args.paths, workers=args.workers, journal=journal, mode=args.sandbox,
                            on_result=lambda path, rows: progress.update())
     finally:
         progress.close()

@@ -1,9 +1,12 @@
 """Grading submissions: one row per (submission, exercise), whatever the
-submission does. The format of a row is fixed by COURSE.md:
+submission does. Other tools read rows, so their keys stay as they are
+(docs/grading.md describes them):
 
     {"submission": "alice/01_tokenization.ipynb", "notebook": "01_tokenization",
      "exercise": "merge_pair", "points": 1, "max_points": 1,
-     "status": "passed", "message": ""}
+     "status": "passed", "message": "", "sandbox": "bubblewrap"}
+
+`sandbox` is the mode the submission's code ran in (autograder.sandbox).
 """
 import hashlib
 import importlib.util
@@ -14,7 +17,7 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from . import registry, seeds
+from . import registry, sandbox, seeds
 from .expect import Failed
 from .notebook import NotebookError, code_cells, identify
 from .session import Limits, NotebookRun, Student, StudentRaised, WorkerLost
@@ -36,21 +39,24 @@ def find_notebooks(paths) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def grade_paths(paths, *, workers=1, limits=None, on_result=None, journal=None) -> list[dict]:
+def grade_paths(paths, *, workers=1, limits=None, on_result=None, journal=None,
+                mode=sandbox.DEFAULT_MODE, secret=None) -> list[dict]:
     """Grade every notebook under `paths`; rows in submission order.
 
     `on_result(path, rows)` is called as each submission is done. With a
     `report.Journal`, a submission it holds (same file content, same grader)
-    is not graded again, and each one graded is journalled at once."""
+    is not graded again, and each one graded is journalled at once.
+    SandboxUnavailable, before anything is graded, where `mode` cannot run."""
+    sandbox.require(mode)
     submissions = find_notebooks(paths)
-    seeds.grader_secret()  # created once, before threads race for it
+    secret = secret or seeds.grader_secret()  # read (or made) once, before threads race for it
     limits = limits or Limits()
 
     def grade_one(path):
         digest = file_sha256(path) if journal is not None else None
         rows = journal.rows_for(path, digest) if digest else None
         if rows is None:
-            rows = grade_submission(path, limits)
+            rows = grade_submission(path, limits, mode=mode, secret=secret)
             if digest:
                 journal.record(path, digest, rows)
         if on_result:
@@ -70,13 +76,13 @@ def file_sha256(path) -> str | None:
         return None
 
 
-def grader_fingerprint() -> str:
+def grader_fingerprint(secret=None) -> str:
     """Changes whenever a re-grade could give other results: the secret the
     hidden inputs are drawn from, or the code of the grader, its checks and
     references, or the support package the notebooks import (not data/,
     which is large: grade with --fresh after changing it). A journal written
     by another grader is not trusted."""
-    digest = hashlib.sha256(seeds.grader_secret().encode())
+    digest = hashlib.sha256((secret or seeds.grader_secret()).encode())
     support_package = Path(importlib.util.find_spec("lmcourse").origin).parent
     for package in (Path(__file__).parent, support_package):
         for source in sorted(package.rglob("*.py")):
@@ -85,8 +91,16 @@ def grader_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def grade_submission(path, limits=None) -> list[dict]:
-    limits = limits or Limits()
+def grade_submission(path, limits=None, *, mode=sandbox.DEFAULT_MODE, secret=None) -> list[dict]:
+    """The rows of one notebook. SandboxUnavailable where `mode` cannot run;
+    the hidden inputs are drawn from `secret` (the instructor's by default)."""
+    rows = _grade_notebook(path, limits or Limits(), mode, secret or seeds.grader_secret())
+    for row in rows:
+        row["sandbox"] = mode
+    return rows
+
+
+def _grade_notebook(path, limits, mode, secret):
     by_notebook = {nb: registry.exercises_for(nb) for nb in registry.notebooks()}
 
     def rows_for(notebook, status, message):
@@ -104,7 +118,7 @@ def grade_submission(path, limits=None) -> list[dict]:
         return [_unknown_row(path, "Could not tell which course notebook this is: name the "
                                    "file like the course's (e.g. 01_tokenization.ipynb).")]
 
-    run = NotebookRun(cells, limits)
+    run = NotebookRun(cells, limits, mode)
     try:
         try:
             run.start()
@@ -112,12 +126,12 @@ def grade_submission(path, limits=None) -> list[dict]:
         except WorkerLost as lost:
             status = "timeout" if lost.timed_out else "error"
             return rows_for(notebook, status, f"The notebook could not be run: {lost}.")
-        return [_grade_exercise(path, run, names, ex) for ex in by_notebook[notebook]]
+        return [_grade_exercise(path, run, names, ex, secret) for ex in by_notebook[notebook]]
     finally:
         run.close()
 
 
-def _grade_exercise(path, run, names, ex):
+def _grade_exercise(path, run, names, ex, secret):
     """Runs one hidden check; every outcome becomes a row."""
     if ex.name not in names:
         return _row(path, ex.notebook, ex, 0, "missing", _missing_message(ex, run))
@@ -129,7 +143,7 @@ def _grade_exercise(path, run, names, ex):
         run.ensure_alive()
         for name in ex.uses:
             run.define(_reference_source(name))
-        ex.check(Student(run, deadline), seeds.exercise_rng(ex.notebook, ex.name))
+        ex.check(Student(run, deadline), seeds.exercise_rng(secret, ex.notebook, ex.name))
     except Failed as failure:
         return _row(path, ex.notebook, ex, 0, "failed", str(failure))
     except StudentRaised as raised:

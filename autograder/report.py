@@ -7,7 +7,7 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
-COLUMNS = ("submission", "notebook", "exercise", "points", "max_points", "status", "message")
+COLUMNS = ("submission", "notebook", "exercise", "points", "max_points", "status", "message", "sandbox")
 
 
 def write_json(rows, path):

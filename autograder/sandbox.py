@@ -1,20 +1,32 @@
-"""Where a worker runs: a bubblewrap sandbox that sees only what running a
-notebook needs, inside a control group of its own that caps its processes,
-its memory and its share of the CPU.
+"""Where a worker runs. Three modes, which an instructor chooses by name;
+the grader refuses to start where the chosen mode cannot run (it fails
+closed), with a message that names the cause and the fix.
 
-Inside, the worker sees read-only: the system's /usr, the Python that runs the
-grader and its virtual environment, the course's support package and data,
-and the two worker files; read-write: its own working folder and /tmp, both
-small private tmpfs. It does not see the hidden checks, the references, the
-secret, the solutions, the gradebook or other submissions, and it has no
-network (not even loopback), its own process, IPC and user namespaces, and an
-unprivileged user id. When its first process dies, the kernel kills every
-process left in its process namespace.
+- "bubblewrap" (the default): a bubblewrap sandbox that sees only what running
+  a notebook needs. Read-only: the system's /usr, the Python that runs the
+  grader and its environment, the course's support package and data, and
+  the two worker files; read-write: its own working folder and /tmp, both
+  small private tmpfs. The grader's package (hidden checks, references), the
+  secret and, in a checkout, the solutions, tests and examples are covered
+  by empty folders wherever they lie under a bound path, so no install mode
+  (editable, non-editable, conda, a system install) shows them. No network
+  (not even loopback), its own process, IPC and user namespaces, an
+  unprivileged user id; when its first process dies, the kernel kills every
+  process left in its process namespace.
+- "unprivileged": for a root grader where no user namespace can be made
+  (Docker's default seccomp profile, Gradescope's containers). The worker runs
+  as a user id of its own, with no groups, that must not be able to read the
+  grader's private files: the grader checks this first, as that user, and
+  refuses, naming the files and the `chmod` that fixes them. Its processes
+  are capped per user (RLIMIT_NPROC binds a user that is not root) and all
+  killed afterwards. Its network is cut only where `unshare --net` works;
+  files every user may read stay readable.
+- "none": a separate process with resource limits, nothing more: the worker
+  can read whatever the grader can. For a machine where grading your own
+  code is the point (a learner's self-check).
 
-Where bubblewrap is missing, the worker falls back to a network namespace
-alone (`unshare --net`), with a warning; where no control group can be made
-(not root, or /sys/fs/cgroup read-only), to RLIMIT_NPROC, which binds only
-processes whose user outside the sandbox is not root.
+Every mode adds a control group per worker where one can be made (processes,
+memory, CPU), and each report row records the mode it was graded in.
 """
 import functools
 import os
@@ -22,10 +34,14 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import uuid
 import warnings
 from pathlib import Path
+
+from . import seeds
 
 GRADER_DIR = Path(__file__).resolve().parent
 WORKER_FILES = ("worker.py", "wire.py")
@@ -36,44 +52,188 @@ SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/localtime", "/etc/fonts", "/etc/altern
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CGROUP_NAME = "lmcourse-grader"
 
-
-def worker_command(workdir: str, read_fd: int, write_fd: int, limits) -> list[str]:
-    """The command line that starts a worker in the strongest sandbox here.
-    The worker caps its own processes (RLIMIT_NPROC, before any student code)
-    only inside a user namespace of its own, where the count is per sandbox."""
-    worker = [sys.executable, "-I"]
-    if bubblewrap() is not None:
-        return [*bubblewrap(), *_bubblewrap_binds(workdir, limits), "--",
-                *worker, f"{INSIDE_GRADER_DIR}/worker.py", str(read_fd), str(write_fd),
-                str(limits.processes)]
-    script = [*worker, str(GRADER_DIR / "worker.py"), str(read_fd), str(write_fd)]
-    if "--map-root-user" in network_namespace():
-        script.append(str(limits.processes))
-    return [*network_namespace(), *script]
+MODES = ("bubblewrap", "unprivileged", "none")
+DEFAULT_MODE = "bubblewrap"
+# User ids for "unprivileged" workers: one each, unused by any account or process.
+WORKER_UIDS = range(61000, 62000)
 
 
-def describe() -> str:
-    if bubblewrap() is not None:
-        where = "bubblewrap (filesystem, network, process and user namespaces)"
-    elif network_namespace():
-        where = "unshare --net (network namespace only: install bubblewrap for the full sandbox)"
-    else:
-        where = "none (install bubblewrap)"
-    caps = (f"a control group each ({', '.join(sorted(cgroup_parents()))})" if cgroup_parents()
-            else "RLIMIT_NPROC only (no writable control group)")
-    return f"{where}; {caps}"
+class SandboxUnavailable(RuntimeError):
+    """The chosen mode cannot run here; the message names the cause and the fix."""
+
+
+def require(mode: str) -> None:
+    """Raises SandboxUnavailable unless `mode` can contain a worker here."""
+    if mode not in MODES:
+        raise SandboxUnavailable(f"unknown sandbox mode {mode!r}: choose one of {', '.join(MODES)}")
+    if mode == "bubblewrap" and bubblewrap() is None:
+        raise SandboxUnavailable(bubblewrap_problem())
+    if mode == "unprivileged":
+        problem = unprivileged_problem()
+        if problem:
+            raise SandboxUnavailable(problem)
+
+
+def self_check_mode() -> str:
+    """A learner's self-check checks their own code: the strongest mode
+    that needs no set-up, never a refusal."""
+    return "bubblewrap" if bubblewrap() is not None else "none"
+
+
+def describe(mode: str) -> str:
+    """What `mode` contains here, and what it does not."""
+    caps = (f"a control group per worker ({', '.join(sorted(cgroup_parents()))})" if cgroup_parents()
+            else "no control group (processes capped per user only where the worker is not root)")
+    if mode == "bubblewrap":
+        return f"bubblewrap: own view of files, no network, own process and user namespaces; {caps}"
+    if mode == "unprivileged":
+        network = ("no network (unshare --net)" if network_namespace()
+                   else "NOT contained: the network, since no network namespace can be made here")
+        return (f"unprivileged: a user of its own that cannot read the grader's private files; {network}; "
+                f"NOT contained: files every user may read; {caps}")
+    return f"none: NOT contained: files, network and processes are the grader's own; {caps}"
+
+
+# --------------------------------------------------------------- the worker
+class Jail:
+    """One notebook run's sandbox: the command that starts each of its
+    workers, what each runs as, and the sweep of what is left afterwards.
+
+        jail = Jail("bubblewrap", workdir, limits)
+        Popen(jail.command(read_fd, write_fd), preexec_fn=jail.enter, ...)
+        jail.sweep()       # after each worker; jail.close() at the end
+    """
+
+    def __init__(self, mode, workdir, limits):
+        require(mode)
+        self.mode, self.workdir, self.limits = mode, workdir, limits
+        self.uid = None
+        self._worker_files = None
+        if mode == "unprivileged":
+            self.uid = _take_uid()
+            os.chown(workdir, self.uid, self.uid)
+            os.chmod(workdir, 0o700)
+            # Root's, readable by the worker, not writable: a restarted worker
+            # runs the grader's worker.py, whatever the last one did.
+            self._worker_files = tempfile.mkdtemp(prefix="lmcourse-worker-")
+            os.chmod(self._worker_files, 0o755)
+            for name in WORKER_FILES:
+                copy = Path(self._worker_files) / name
+                shutil.copyfile(GRADER_DIR / name, copy)
+                copy.chmod(0o644)
+
+    def command(self, read_fd: int, write_fd: int) -> list[str]:
+        fds = [str(read_fd), str(write_fd)]
+        python = [sys.executable, "-I"]
+        if self.mode == "bubblewrap":
+            return [*bubblewrap(), *_bubblewrap_binds(self.workdir, self.limits), "--",
+                    *python, f"{INSIDE_GRADER_DIR}/worker.py", *fds, str(self.limits.processes)]
+        if self.mode == "unprivileged":
+            script = [*python, f"{self._worker_files}/worker.py", *fds, str(self.limits.processes)]
+            if network_namespace():
+                uid = str(self.uid)
+                return [*network_namespace(), "--setgid", uid, "--setuid", uid, "--", *script]
+            return script
+        return [*python, str(GRADER_DIR / "worker.py"), *fds]
+
+    def enter(self):
+        """In the child, before exec and after its limits: drop to the
+        worker's user (unshare does it after making the network namespace)."""
+        if self.mode == "unprivileged":
+            os.setgroups([])
+            if not network_namespace():
+                os.setgid(self.uid)
+                os.setuid(self.uid)
+
+    def sweep(self):
+        """Kills what a worker left running outside its process namespace."""
+        if self.mode == "unprivileged":
+            _kill_user(self.uid)
+
+    def close(self):
+        self.sweep()
+        if self._worker_files:
+            shutil.rmtree(self._worker_files, ignore_errors=True)
+        if self.uid is not None:
+            _UIDS_IN_USE.discard(self.uid)
+            self.uid = None
+
+
+_UIDS_IN_USE = set()
+_UIDS_LOCK = threading.Lock()
+
+
+def _take_uid() -> int:
+    with _UIDS_LOCK:
+        busy = _UIDS_IN_USE | _account_uids() | set(_process_owners().values())
+        for uid in WORKER_UIDS:
+            if uid not in busy:
+                _UIDS_IN_USE.add(uid)
+                return uid
+    raise SandboxUnavailable(f"no free user id in {WORKER_UIDS.start}-{WORKER_UIDS.stop - 1} for a worker")
+
+
+def _account_uids():
+    import pwd
+    return {entry.pw_uid for entry in pwd.getpwall()}
+
+
+def _process_owners() -> dict:
+    """{pid: real user id} of every running process."""
+    owners = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit():
+                owners[int(entry.name)] = entry.stat().st_uid
+        except OSError:
+            pass
+    return owners
+
+
+def _kill_user(uid, patience=5.0):
+    """SIGKILL every process of `uid`, again while forks race the kill."""
+    deadline = time.monotonic() + patience
+    while time.monotonic() < deadline:
+        pids = [pid for pid, owner in _process_owners().items() if owner == uid]
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        time.sleep(0.02)
+
+
+# --------------------------------------------------- what workers must not see
+def private_paths() -> list[Path]:
+    """The grader's files no worker may read: its package (hidden checks,
+    references), the secret's files, and in a checkout of the course the
+    solutions, the project's tests, the worked examples and git's history."""
+    paths = [GRADER_DIR, *(p.resolve() for p in seeds.secret_files() if p.exists())]
+    checkout = GRADER_DIR.parent
+    if (checkout / "solutions").is_dir():
+        paths += [checkout / name for name in ("solutions", "tests", "examples", ".git")
+                  if (checkout / name).exists()]
+    return paths
 
 
 def _bubblewrap_binds(workdir, limits):
     from lmcourse import paths
     readable = {Path("/usr"), Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(),
-                Path(paths.__file__).resolve().parent, Path(paths.data_dir()).resolve()}
+                Path(paths.__file__).resolve().parent, Path(paths.data_dir()).resolve(),
+                *_import_folders()}
     # Size-capped tmpfs rather than host folders: what a cell writes lives in
     # memory the control group counts, and never fills the grader's disk.
     scratch = str(limits.scratch_bytes)
     args = ["--proc", "/proc", "--dev", "/dev", "--size", scratch, "--tmpfs", "/tmp"]
     for path in sorted(readable):
         args += ["--ro-bind", str(path), str(path)]
+    # Whatever of the grader lies under a bound path (a non-editable install
+    # puts it in site-packages, under sys.prefix) is covered by an empty folder.
+    for private in private_paths():
+        if any(private == root or root in private.parents for root in readable):
+            args += ["--tmpfs", str(private)] if private.is_dir() else ["--ro-bind", "/dev/null", str(private)]
     for link in SYSTEM_LINKS:
         if os.path.islink(link):
             args += ["--symlink", os.readlink(link), link]
@@ -87,41 +247,121 @@ def _bubblewrap_binds(workdir, limits):
     return args
 
 
+def _import_folders() -> set:
+    """The folders this Python imports from (site-packages, and any a .pth
+    file adds), so the worker imports what the grader does; not the current
+    folder, nor a course checkout (its support package is bound alone)."""
+    checkout = GRADER_DIR.parent if (GRADER_DIR.parent / "solutions").is_dir() else None
+    folders = {Path(entry).resolve() for entry in sys.path if entry and Path(entry).is_dir()}
+    return folders - {Path.cwd().resolve(), checkout}
+
+
+BWRAP_OPTIONS = ("--unshare-all", "--uid", "65534", "--gid", "65534",
+                 "--die-with-parent", "--new-session", "--hostname", "grader")
+
+
 @functools.lru_cache(maxsize=1)
+def _bubblewrap_probe():
+    """(bwrap's fixed options, None) where it works here, else (None, why not)."""
+    path = shutil.which("bwrap")
+    if path is None:
+        return None, "bubblewrap is not installed"
+    probe = [path, *BWRAP_OPTIONS, "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev",
+             "--size", "4096", "--tmpfs", "/tmp", "true"]
+    try:
+        done = subprocess.run(probe, capture_output=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return None, f"bubblewrap did not start ({error})"
+    if done.returncode != 0:
+        said = done.stderr.decode(errors="replace").strip().splitlines()
+        return None, f"bubblewrap cannot create namespaces here ({said[-1] if said else 'exit ' + str(done.returncode)})"
+    return (path, *BWRAP_OPTIONS), None
+
+
 def bubblewrap():
     """bwrap's fixed options, or None where bubblewrap is missing or cannot
     create namespaces here."""
-    path = shutil.which("bwrap")
-    if path is None:
-        warnings.warn("autograder: bubblewrap is not installed (`make sandbox` installs it): "
-                      "workers see the grader's files; only their network is cut")
-        return None
-    options = (path, "--unshare-all", "--uid", "65534", "--gid", "65534",
-               "--die-with-parent", "--new-session", "--hostname", "grader")
-    probe = [*options, "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev",
-             "--size", "4096", "--tmpfs", "/tmp", "true"]
+    return _bubblewrap_probe()[0]
+
+
+def bubblewrap_problem() -> str:
+    cause = _bubblewrap_probe()[1]
+    if cause == "bubblewrap is not installed":
+        fix = ("install it (Debian and Ubuntu: `apt-get install bubblewrap`; `make sandbox` does "
+               "this as root)")
+    else:
+        fix = ("allow unprivileged user namespaces (Ubuntu 24.04: `sysctl "
+               "kernel.apparmor_restrict_unprivileged_userns=0`; Docker: `--security-opt "
+               "seccomp=unconfined`)")
+    return (f"The grader's sandbox cannot start: {cause}. Fix: {fix}; or, as root in a container "
+            f"without user namespaces, grade with `--sandbox unprivileged`; `--sandbox none` "
+            f"grades with no isolation at all (every report row records the mode).")
+
+
+@functools.lru_cache(maxsize=1)
+def unprivileged_problem() -> str | None:
+    """None where "unprivileged" can run here, else what stops it and the fix."""
+    if os.geteuid() != 0:
+        return ("`--sandbox unprivileged` switches each worker to a user of its own, which needs "
+                "root (as in Gradescope's container); here, install bubblewrap instead.")
     try:
-        if subprocess.run(probe, capture_output=True, timeout=20).returncode == 0:
-            return options
-    except (OSError, subprocess.TimeoutExpired):
-        pass
-    warnings.warn("autograder: bubblewrap cannot create namespaces here: "
-                  "workers see the grader's files; only their network is cut")
+        readable = _readable_as(WORKER_UIDS.stop - 1, private_paths())
+    except OSError as failure:
+        return f"`--sandbox unprivileged` cannot start a worker here: {failure}"
+    if readable:
+        listed = " ".join(str(p) for p in readable)
+        return (f"`--sandbox unprivileged` needs the grader's private files unreadable by other "
+                f"users, and a worker could read: {listed}. Fix: `chmod -R go-rwx {listed}` "
+                f"(the grader runs as root and still reads them).")
     return None
+
+
+# Run as a worker's user: prints each path of which it can read a file.
+PROBE = """
+import os, sys
+
+def readable(top):
+    walk = os.walk(top) if os.path.isdir(top) else [("", [], [top])]
+    for folder, _, files in walk:
+        for name in files:
+            try:
+                open(os.path.join(folder, name), "rb").close()
+                return True
+            except OSError:
+                pass
+    return False
+
+print("\\n".join(top for top in sys.argv[1:] if readable(top)))
+"""
+
+
+def _readable_as(uid, paths) -> list[str]:
+    """The paths of which `uid` (no groups) can read at least one file."""
+    def drop():
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+    try:
+        done = subprocess.run([sys.executable, "-I", "-c", PROBE, *map(str, paths)], capture_output=True,
+                              text=True, preexec_fn=drop, cwd="/", timeout=120)
+    except PermissionError:
+        raise OSError(f"a user other than root cannot run {sys.executable}: install the grader "
+                      f"in a Python every user may run (e.g. /usr/bin/python3)") from None
+    if done.returncode != 0:
+        raise OSError(f"Python failed as user {uid}: {done.stderr.strip()[-300:]}")
+    return [line for line in done.stdout.splitlines() if line]
 
 
 @functools.lru_cache(maxsize=1)
 def network_namespace() -> tuple:
-    """`unshare --net` as root, `unshare --map-root-user --net` for other
-    users; empty, with a warning, where neither works."""
-    for prefix in (("unshare", "--net", "--"), ("unshare", "--map-root-user", "--net", "--")):
-        try:
-            if subprocess.run([*prefix, "true"], capture_output=True, timeout=10).returncode == 0:
-                return prefix
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-    warnings.warn("autograder: no sandbox available (install bubblewrap); "
-                  "workers keep the grader's view of files and the network")
+    """`unshare --net` where this process may make a network namespace (root
+    with CAP_SYS_ADMIN); empty elsewhere."""
+    prefix = ("unshare", "--net")
+    try:
+        if subprocess.run([*prefix, "--", "true"], capture_output=True, timeout=10).returncode == 0:
+            return prefix
+    except (OSError, subprocess.TimeoutExpired):
+        pass
     return ()
 
 

@@ -1,5 +1,13 @@
-"""Self-check: a learner grades the notebook they are working in, with the
-same hidden checks the instructor's grader runs, from its last cell.
+"""Self-check: a learner grades the notebook they are working in, from its
+last cell.
+
+What it runs depends on the edition: in the self-study repository, the hidden
+checks the instructor's grader runs, on inputs drawn from a public seed (an
+instructor's grader draws its own from a secret this never reads); in a
+student edition, which ships no hidden checks, each exercise's visible check
+cell as the course released it, and it says that the instructor's grade runs
+more. Either way the notebook runs in a fresh worker, in the strongest
+sandbox this machine has without set-up (`sandbox.self_check_mode()`).
 
     from lmcourse import check_my_work
     check_my_work()
@@ -18,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import report
+from . import registry, report, sandbox, seeds
 from .grade import grade_submission
 
 STATUS_MARKS = {"passed": "✅", "failed": "❌", "error": "💥", "timeout": "⏱", "missing": "❔"}
@@ -27,11 +35,21 @@ STATUS_MARKS = {"passed": "✅", "failed": "❌", "error": "💥", "timeout": "�
 def check_my_work(path=None):
     """Grades the notebook and shows a per-exercise table; returns the rows."""
     source, note = _locate(path)
-    rows = grade_submission(str(source))
+    rows = grade_submission(str(source), mode=sandbox.self_check_mode(), secret=seeds.PUBLIC_SEED)
     for row in rows:
         row["submission"] = note
     _show(rows, note)
     return rows
+
+
+def what_ran() -> str:
+    if registry.edition() == "full":
+        return ("These are the course's hidden tests, on inputs drawn from a public seed; an "
+                "instructor's grader runs the same tests on inputs of its own.")
+    return ("These are your notebook's own check cells, as the course released them, run again on "
+            "your saved notebook in a fresh process. Your instructor's grader runs hidden tests "
+            "on inputs you have not seen, so it checks more than this: passing here is necessary, "
+            "not sufficient.")
 
 
 def _locate(path):
@@ -69,6 +87,7 @@ def _show(rows, note):
         from IPython.display import HTML, display
     except ImportError:
         print(report.summary_table(rows))
+        print(what_ran())
         return
     import html
     lines = "".join(
@@ -76,5 +95,6 @@ def _show(rows, note):
         f"<td>{r['points']:g} / {r['max_points']:g}</td><td>{r['status']}</td>"
         f"<td style='text-align:left'>{html.escape(r['message'])}</td></tr>" for r in rows)
     display(HTML(f"<p><b>Self-check</b> of {html.escape(note)}: <b>{scored:g} / {total:g}</b> points</p>"
+                 f"<p>{html.escape(what_ran())}</p>"
                  f"<table><tr><th>exercise</th><th>points</th><th>status</th><th>what to look at</th></tr>"
                  f"{lines}</table>"))

@@ -54,17 +54,18 @@ class WorkerLost(Exception):
 class Worker:
     """One worker process, its control group, and the two pipes to it."""
 
-    def __init__(self, limits: Limits, workdir: str, env: dict):
+    def __init__(self, limits: Limits, jail: sandbox.Jail, env: dict):
         self.group = sandbox.ControlGroup.create(limits)
+        self.jail = jail
         to_worker_read, self._to_worker = os.pipe()
         self._from_worker, from_worker_write = os.pipe()
         try:
             self.process = subprocess.Popen(
-                sandbox.worker_command(workdir, to_worker_read, from_worker_write, limits),
+                jail.command(to_worker_read, from_worker_write),
                 pass_fds=(to_worker_read, from_worker_write),
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                cwd=workdir, env=env, start_new_session=True,
-                preexec_fn=lambda: _enter_limits(limits, self.group),
+                cwd=jail.workdir, env=env, start_new_session=True,
+                preexec_fn=lambda: _enter_limits(limits, self.group, jail),
             )
         except BaseException:
             for fd in (to_worker_read, self._to_worker, self._from_worker, from_worker_write):
@@ -135,9 +136,11 @@ class Worker:
             pass
         self.process.wait()
         # The sandbox's process namespace died with it; the control group
-        # also catches what escaped it (or where there is no namespace).
+        # and the jail's sweep also catch what escaped it (or where there is
+        # no namespace).
         if self.group:
             self.group.close()
+        self.jail.sweep()
         for fd in (self._to_worker, self._from_worker):
             try:
                 os.close(fd)
@@ -145,14 +148,16 @@ class Worker:
                 pass
 
 
-def _enter_limits(limits: Limits, group):
+def _enter_limits(limits: Limits, group, jail):
     """Runs in the child before exec: resource limits for each of the
-    worker's processes, and its control group for all of them."""
+    worker's processes, its control group for all of them, then the jail's
+    user."""
     resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     if group:
         group.enter()
+    jail.enter()
 
 
 def worker_environment(home):
@@ -161,6 +166,7 @@ def worker_environment(home):
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": home,
+        "TMPDIR": home,
         "LANG": "C.UTF-8",
         "LMCOURSE_GRADING": "1",
         "MPLBACKEND": "Agg",
@@ -187,12 +193,18 @@ class NotebookRun:
     the exercises that need it."""
     cells: list
     limits: Limits = field(default_factory=Limits)
+    mode: str = sandbox.DEFAULT_MODE   # the sandbox's (SandboxUnavailable where it cannot run)
     cell_errors: dict = field(default_factory=dict)   # index -> message
     skipped: set = field(default_factory=set)
 
     def __post_init__(self):
         self.worker = None
         self._workdir = tempfile.TemporaryDirectory(prefix="lmcourse-grade-")
+        try:
+            self.jail = sandbox.Jail(self.mode, self._workdir.name, self.limits)
+        except BaseException:
+            self._workdir.cleanup()
+            raise
         self._deadline = None
 
     def start(self):
@@ -210,7 +222,7 @@ class NotebookRun:
     def _spawn(self):
         self.close_worker()
         workdir = self._workdir.name
-        self.worker = Worker(self.limits, workdir, worker_environment(workdir))
+        self.worker = Worker(self.limits, self.jail, worker_environment(workdir))
         try:
             self.worker.read_reply(self.limits.startup_seconds)
         except WorkerLost as lost:
@@ -284,6 +296,7 @@ class NotebookRun:
 
     def close(self):
         self.close_worker()
+        self.jail.close()
         self._workdir.cleanup()
 
 
@@ -310,6 +323,14 @@ class Student:
         """call(name, ...) and the positional arguments as the call left them:
         (answer, [args]), for a check that the code did not change them in place."""
         return self._request(name, None, args, kwargs, with_arguments=True)
+
+    def run_cell(self, source):
+        """Run `source` in the notebook's namespace, as one more cell;
+        StudentRaised if it raises."""
+        timeout = self._deadline - time.monotonic()
+        if timeout <= 0:
+            raise WorkerLost("ran out of time", timed_out=True)
+        self._run.request({"op": "exec", "source": source}, timeout)
 
     def new(self, name, *args, **kwargs):
         """Build an instance of the notebook's class `name`; a `Remote`."""

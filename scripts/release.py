@@ -4,6 +4,9 @@ For every solutions/NN_name.ipynb this runs nbgrader's `generate_assignment` in 
 throwaway course folder (its own gradebook database included) and copies the
 released notebook to notebooks/NN_name.ipynb: solution regions replaced by
 `# YOUR CODE HERE`, hidden tests removed, outputs cleared, check cells locked.
+Each notebook's Colab badge and set-up cell point at the course's public
+repository: `Repository` under `[project.urls]` in pyproject.toml, the one
+setting that the student edition (scripts/student_edition.py) overrides.
 
     python scripts/release.py          # write notebooks/
     python scripts/release.py --check  # exit 1, naming the files, if notebooks/ is stale
@@ -12,8 +15,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import tempfile
+import tomllib
 from pathlib import Path
 
 from nbgrader.apps import NbGraderAPI
@@ -22,6 +27,8 @@ from traitlets.config import Config
 REPO = Path(__file__).resolve().parent.parent
 SOLUTIONS = REPO / "solutions"
 NOTEBOOKS = REPO / "notebooks"
+# The repository the solutions' Colab links are written for; releases retarget them.
+SOLUTIONS_URL = "https://github.com/lmcourse/lm-pretraining-course"
 
 # nbgrader's gradebook shells out to the `alembic` command, which lives beside this
 # interpreter: make it findable when the virtual environment is not activated
@@ -29,12 +36,40 @@ NOTEBOOKS = REPO / "notebooks"
 os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 
 
+GITHUB_URL = re.compile(r"https://github\.com/(?P<owner>[A-Za-z0-9_.-]+)/(?P<name>[A-Za-z0-9_.-]+)")
+
+
+def course_url(pyproject: Path = REPO / "pyproject.toml") -> str:
+    """The course's public repository, where Colab clones it from."""
+    return tomllib.loads(pyproject.read_text())["project"]["urls"]["Repository"]
+
+
+def retarget(text: str, source_url: str, url: str) -> str:
+    """`text` (a notebook, a README) with its links to the GitHub repository
+    `source_url` pointing at `url` instead: the repository, its Colab pages
+    and the folder Colab clones it to.
+
+    >>> retarget("colab.research.google.com/github/a/b/blob", "https://github.com/a/b", "https://github.com/c/d")
+    'colab.research.google.com/github/c/d/blob'
+    """
+    old, new = GITHUB_URL.fullmatch(source_url), GITHUB_URL.fullmatch(url)
+    if not old or not new:
+        raise ValueError(f"a course URL is a GitHub repository's, https://github.com/OWNER/NAME: "
+                         f"{source_url if not old else url!r}")
+    for before, after in ((source_url, url),
+                          (f"/github/{old['owner']}/{old['name']}/", f"/github/{new['owner']}/{new['name']}/"),
+                          (f"/content/{old['name']}", f"/content/{new['name']}")):
+        text = text.replace(before, after)
+    return text
+
+
 def solution_notebooks() -> list[Path]:
     return sorted(SOLUTIONS.glob("[0-9][0-9]_*.ipynb"))
 
 
-def release_notebooks(solutions: list[Path]) -> dict[str, bytes]:
-    """The student version of each instructor notebook: file name -> the bytes of its file.
+def release_notebooks(solutions: list[Path], url: str | None = None) -> dict[str, bytes]:
+    """The student version of each instructor notebook: file name -> the bytes of its file,
+    its Colab links pointing at `url` (default: `course_url()`).
 
     All of them are released from one throwaway course, so that nbgrader creates its
     gradebook (which starts an `alembic` process) once, not once per notebook.
@@ -59,7 +94,8 @@ def release_notebooks(solutions: list[Path]) -> dict[str, bytes]:
                     f"nbgrader generate_assignment failed for {solution.name}:\n"
                     f"{result.get('error') or result.get('log')}"
                 )
-            released[solution.name] = (course / "release" / solution.stem / solution.name).read_bytes()
+            text = (course / "release" / solution.stem / solution.name).read_text(encoding="utf-8")
+            released[solution.name] = retarget(text, SOLUTIONS_URL, url or course_url()).encode("utf-8")
         return released
 
 

@@ -198,3 +198,42 @@ def seq2seq_classes(model_source) -> dict:
     exec("import math\nfrom dataclasses import dataclass\nimport torch\nimport torch.nn as nn\n"
          "import torch.nn.functional as F\n" + config_cell + "\n" + model_source, namespace)
     return namespace
+
+
+# A Python every user may run (the project's own may live under root's home).
+SYSTEM_PYTHON = Path("/usr/bin/python3.11")
+PROJECT_FILES = ("pyproject.toml", "README.md", "lmcourse", "autograder")
+
+
+def fresh_environment(folder, project=REPO) -> Path:
+    """A new virtual environment in `folder` with `project` (a folder with a
+    pyproject.toml: this repository, or a student edition) installed
+    non-editable, as `pip install .` does, from a copy (so builds never race
+    in the source tree). Its dependencies are this environment's, reached
+    through a .pth file, so nothing is downloaded. Returns its python.
+    Built on SYSTEM_PYTHON, which every user may run (skips without it)."""
+    import shutil
+    import subprocess
+    import sys
+    import sysconfig
+
+    import pytest
+    if not SYSTEM_PYTHON.exists():
+        pytest.skip(f"no {SYSTEM_PYTHON}, a Python every user may run")
+    folder = Path(folder)
+    source = folder / "source"
+    for name in PROJECT_FILES:
+        if (Path(project) / name).is_dir():
+            shutil.copytree(Path(project) / name, source / name,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            source.mkdir(parents=True, exist_ok=True)
+            shutil.copy(Path(project) / name, source / name)
+    environment = folder / "env"
+    subprocess.run([str(SYSTEM_PYTHON), "-m", "venv", "--without-pip", str(environment)], check=True)
+    site_packages = environment / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
+    (site_packages / "course-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--target", str(site_packages), str(source)], check=True, capture_output=True)
+    shutil.rmtree(source)
+    return environment / "bin" / "python"
