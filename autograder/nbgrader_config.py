@@ -12,6 +12,10 @@ c.CourseDirectory.course_id = "lm-pretraining"
 from autograder.nbgrader_plugin import AUTOGRADE_PREPROCESSORS  # noqa: E402
 
 c.Autograde.autograde_preprocessors = AUTOGRADE_PREPROCESSORS
+# Where bubblewrap cannot start, grading stops with the cause and the fix; a
+# weaker mode is chosen by name here ("unprivileged" as root in a container
+# without user namespaces, "none" for no isolation), and recorded.
+# c.SandboxedAutograde.sandbox_mode = "unprivileged"
 
 # `nbgrader zip_collect` for files downloaded from an LMS, named like
 # 01_tokenization_alice_attempt_2026-11-20-10-00-00_01_tokenization.ipynb:

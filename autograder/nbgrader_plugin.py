@@ -29,18 +29,25 @@ import tempfile
 from pathlib import Path
 
 import nbformat
+from traitlets import Enum
 from nbformat.v4 import new_output
 from nbgrader import utils
 from nbgrader.api import Gradebook
 from nbgrader.converters import Autograde
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor, OverwriteCells
 
+from . import sandbox
 from .grade import grade_submission
 
 
 class SandboxedAutograde(NbGraderPreprocessor):
     """Grades the (already sanitized) notebook with the course grader and
     writes each exercise's verdict as its grade cell's output."""
+
+    sandbox_mode = Enum(sandbox.MODES, default_value=sandbox.DEFAULT_MODE,
+                        help="How submissions' code is contained: bubblewrap (refuses to grade where "
+                             "it cannot start), unprivileged (root without user namespaces) or none "
+                             "(no isolation; see docs/sandbox.md)").tag(config=True)
 
     def preprocess(self, nb, resources):
         notebook_id = resources["nbgrader"]["notebook"]
@@ -49,7 +56,7 @@ class SandboxedAutograde(NbGraderPreprocessor):
         with tempfile.TemporaryDirectory(prefix="nbgrader-autograde-") as folder:
             path = Path(folder) / f"{notebook_id}.ipynb"
             nbformat.write(nb, str(path))
-            rows = grade_submission(str(path))
+            rows = grade_submission(str(path), mode=self.sandbox_mode)
         verdicts = {row["exercise"]: row for row in rows}
         self._restore_missing_grade_cells(nb, resources)
         for cell in nb.cells:
