@@ -122,3 +122,30 @@ def test_every_answer_cell_has_its_locked_check_cell_right_under_it(path):
         else:
             assert not check.get("grade") and not check.get("points"), f"{name!r} is not graded here"
     assert points and set(points) <= answered, f"graded exercises without an answer cell: {set(points) - answered}"
+
+
+@by_name(NOTEBOOKS)
+def test_student_notebook_opens_in_colab_from_the_configured_repository(path):
+    """The one setting (pyproject's Repository URL) is what the released
+    badges and Colab set-up cells point at."""
+    url = load_release_script().course_url()
+    owner_and_name = url.removeprefix("https://github.com/")
+    name = owner_and_name.split("/")[1]
+    notebook = nbformat.read(path, as_version=4)
+    first_markdown = next(cell for cell in notebook.cells if cell.cell_type == "markdown")
+    assert f"colab.research.google.com/github/{owner_and_name}/blob/main/notebooks/{path.name}" in first_markdown.source
+    first_code = next(cell for cell in notebook.cells if cell.cell_type == "code")
+    assert f"git clone -q --depth 1 {url} /content/{name}" in first_code.source
+    assert f"%pip install -q -e /content/{name}" in first_code.source
+
+
+def test_a_release_for_another_repository_points_every_colab_link_there():
+    release = load_release_script()
+    url = "https://github.com/example-teacher/pretraining-student"
+    (name, content), = release.release_notebooks(SOLUTIONS[:1], url).items()
+    text = content.decode("utf-8")
+    assert "example-teacher/pretraining-student/blob/main/notebooks/" + name in text
+    assert f"git clone -q --depth 1 {url} /content/pretraining-student" in text
+    assert release.course_url() not in text and "/content/lm-pretraining-course" not in text
+    with pytest.raises(ValueError, match="GitHub"):
+        release.retarget(text, release.course_url(), "https://gitlab.example.org/course")
