@@ -1,7 +1,7 @@
 """The reference `train_bpe` (solutions/01_tokenization.ipynb) beside Hugging Face
 tokenizers' BpeTrainer: vocab 2048 on the first 1 MB of the Shakespeare training split.
 
-Target (COURSE.md): at most 10 s, and within 10x of Hugging Face's time measured
+Target: at most 10 s, and within 10x of Hugging Face's time measured
 in the same run. Both learn byte-level BPE over GPT-2's pretokens and break ties
 differently, so their merges agree except where pair counts tie (the "same merges"
 column). train_bpe is pure Python on one core; Hugging Face's trainer is Rust and

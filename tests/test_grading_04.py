@@ -107,10 +107,10 @@ def test_noise_mask_checks_pass_correct_code_under_many_secrets():
 
 
 def test_noise_mask_checks_accept_t5s_float32_arithmetic():
-    """T5 computes length * density in float32, the contract in Python's
+    """T5 computes length * density in float32, the documented rule in Python's
     floats; the two round apart at a few sizes (190 at 0.15: 29 noise tokens
     or 28), so the checks must not ask those: a port that follows T5 op for
-    op, in float32, passes under every secret, as the contract's reading does."""
+    op, in float32, passes under every secret, as the documented reading does."""
     assert ref.noise_counts(190, 0.15, 3.0) == (28, 9) and ref.noise_counts(190, 0.15, 3.0, float32=True) == (29, 10)
     source = helpers.cell_source(SOLUTIONS, "random_spans_noise_mask_code")
     contract = "round(length * noise_density)"

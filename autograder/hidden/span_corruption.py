@@ -100,7 +100,7 @@ def check_random_spans_noise_mask(student, rng):
     def seed():
         return rng.getrandbits(31)
 
-    # The worked sizes of COURSE.md and T5, and the degenerate lengths.
+    # The worked sizes of the notebook and of T5, and the degenerate lengths.
     for length, density, mean in ((1000, 0.15, 3.0), (568, 0.15, 3.0)):
         mask, what = _noise_mask(student, length, density, mean, seed())
         _expect_t5_counts(mask, length, density, mean, what)
@@ -119,7 +119,7 @@ def check_random_spans_noise_mask(student, rng):
         mean = rng.choice((1.0, 2.0, 3.0, 3.5, 5.0, 8.0))
         noise, spans = ref.noise_counts(length, density, mean)
         # T5's algorithm needs a non-noise token before each noise span; and where T5's float32
-        # product rounds otherwise than the contract's round(length * density) (190 at 0.15),
+        # product rounds otherwise than the documented round(length * density) (190 at 0.15),
         # either reading is correct, so such sizes are not asked.
         if spans <= length - noise and (noise, spans) == ref.noise_counts(length, density, mean, float32=True):
             cases.append((length, density, mean))
@@ -185,7 +185,7 @@ def check_span_corrupt(student, rng):
         expect_equal(inputs, want_inputs.tolist(), f"{call}: input_ids")
         expect_equal(targets, want_targets.tolist(), f"{call}: target_ids")
 
-    # COURSE.md's worked example.
+    # The worked example of docs/api.md and the notebook.
     ids = torch.arange(10, 20)
     mask = torch.zeros(10, dtype=torch.bool)
     mask[[2, 3, 7]] = True

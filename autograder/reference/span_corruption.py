@@ -17,7 +17,7 @@ def noise_counts(length, noise_density, mean_noise_span_length, float32=False):
     deterministic part of the algorithm. tf.round rounds half to even, as
     Python's round does; T5 pads a length below 2 up to 2.
 
-    The contract (COURSE.md) says round(length * density), in Python's
+    The documented rule (docs/api.md) is round(length * density), in Python's
     floats; T5 multiplies in float32 (`float32=True`), which rounds up where
     the exact product sits just below a half: 190 * 0.15 is 28.499999999999996
     in float64, 28.500002 in float32, so 28 noise tokens or 29."""

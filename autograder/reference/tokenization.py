@@ -1,6 +1,6 @@
 """Byte-level BPE, the trusted reference for notebook 01's hidden checks.
 
-Deliberately naive, written from the contract in COURSE.md rather than from
+Deliberately naive, written from the graded API (docs/api.md) rather than from
 the notebook's solution: training recounts every pair after every merge, and
 encoding applies the lowest-ranked merge present, again and again, as GPT-2's
 own `encoder.py` does. Slow, and obviously right.
@@ -142,7 +142,7 @@ def bytes_to_unicode():
 
 @lru_cache(maxsize=1)
 def gpt2_vocab_and_merges():
-    """GPT-2's published files in the contract's form:
+    """GPT-2's published files in the graded API's form:
     (vocab: {id: bytes}, merges: [(bytes, bytes), ...]) in rank order."""
     from lmcourse.data import gpt2_files
     encoder_json, vocab_bpe = gpt2_files()
