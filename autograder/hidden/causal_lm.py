@@ -211,6 +211,32 @@ def check_filter_logits(student, rng):
     for _ in range(3):
         top_k = rng.randint(2, V // 2)
         compare(logits, top_k, clear_top_p(rng, warp(logits, top_k), 0.3, 0.95), "logits")
+    check_top_p_boundaries(student, rng)
+
+
+def check_top_p_boundaries(student, rng):
+    """Top-p where the mass of the likelier tokens lands exactly on p, and a hair on
+    either side. Four equal logits (probabilities of exactly 1/4, whatever the dtype or
+    summing order) among -inf ones: the likelier tokens' mass is 0, 1/4, 1/2 or 3/4
+    exactly, and a token stays when that mass is below p (transformers removes the
+    tokens whose ascending cumulative probability is at most 1 - p). Which of the tied
+    tokens stay is not defined, only how many."""
+    V = rng.randint(6, 12)
+    quarters = torch.full((1, V), float("-inf"))
+    equal = rng.sample(range(V), 4)
+    quarters[0, equal] = rng.uniform(-3.0, 3.0)
+    hair = 1e-4
+    for top_p in (0.25, 0.5, 0.75, 1.0, 0.5 - hair, 0.5 + hair, 0.75 - hair, 0.75 + hair):
+        call = f"filter_logits(four equal logits among -inf, top_p={top_p:g})"
+        expected = int(torch.isfinite(warp(quarters, None, top_p)).sum())
+        got = student.call("filter_logits", quarters.clone(), top_p=top_p)
+        expect_tensor(got, call, shape=quarters.shape, dtype=quarters.dtype)
+        kept = torch.isfinite(got[0])
+        expect(int(kept.sum()) == expected,
+               f"{call} keeps {int(kept.sum())} tokens, expected {expected} (each has probability 1/4: "
+               f"a token stays only while the likelier ones add up to less than p)")
+        expect(set(kept.nonzero().flatten().tolist()) <= set(equal), f"{call} kept a token whose logit is -inf")
+        expect(torch.equal(got[0, kept], quarters[0, kept]), f"{call} changed the logits it kept")
 
 
 # ----------------------------------------------------------------- generate

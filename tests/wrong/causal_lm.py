@@ -106,7 +106,7 @@ def filter_logits(logits, top_k=None, top_p=None):
     if top_p is not None:
         descending, order = logits.sort(dim=-1, descending=True)
         cumulative = descending.softmax(dim=-1).cumsum(dim=-1)
-        remove = cumulative > top_p
+        remove = cumulative >= top_p
         remove[:, 1:] = remove[:, :-1].clone()
         remove[:, 0] = False
         for row in range(logits.size(0)):
@@ -186,6 +186,8 @@ WRONG = {
     "filter_logits": {
         "top-p keeps one token too few": mutate(FILTER_LOGITS, {"        remove[:, 1:] = remove[:, :-1].clone()\n"
                                                                 "        remove[:, 0] = False\n": ""}),
+        "top-p keeps a token whose likelier tokens reach p exactly": mutate(FILTER_LOGITS, {
+            "remove = cumulative >= top_p": "remove = cumulative > top_p"}),
         "top-k drops the ties with the k-th": mutate(FILTER_LOGITS, {
             "        threshold = logits.sort(dim=-1, descending=True).values[:, top_k - 1:top_k]\n"
             "        logits[logits < threshold] = float(\"-inf\")\n":
