@@ -71,17 +71,48 @@ def replace_setting(notebook: nbformat.NotebookNode, old: str, new: str) -> None
     cells[0].source = cells[0].source.replace(old, new)
 
 
+def parameters_cell(notebook: nbformat.NotebookNode) -> int:
+    """The index of the notebook's one code cell tagged `parameters`
+    (papermill's convention: the settings a grader or a benchmark changes)."""
+    found = [index for index, cell in enumerate(notebook.cells)
+             if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", [])]
+    if len(found) != 1:
+        raise RuntimeError(f"the notebook has {len(found)} cells tagged 'parameters', not one")
+    return found[0]
+
+
+def inject_parameters(notebook: nbformat.NotebookNode, parameters: dict) -> None:
+    """As papermill does: a cell tagged `injected-parameters`, right after the
+    `parameters` cell, assigns each value (its repr). A name the parameters
+    cell does not assign raises, so a renamed setting cannot be ignored."""
+    index = parameters_cell(notebook)
+    assigned = {target.id for node in ast.parse(notebook.cells[index].source).body
+                if isinstance(node, ast.Assign) for target in node.targets if isinstance(target, ast.Name)}
+    unknown = sorted(set(parameters) - assigned)
+    if unknown:
+        raise RuntimeError(f"the parameters cell assigns no {unknown}; update the caller")
+    source = "# Parameters injected by the benchmark\n" + "".join(
+        f"{name} = {value!r}\n" for name, value in parameters.items())
+    cell = nbformat.v4.new_code_cell(source)
+    cell.metadata["tags"] = ["injected-parameters"]
+    notebook.cells.insert(index + 1, cell)
+
+
 def run_notebook(notebook_path: Path, report_cell: str, grading: bool,
                  cell_timeout_s: int | None = 900,
-                 edit: Callable[[nbformat.NotebookNode], None] | None = None) -> tuple[float, dict]:
+                 edit: Callable[[nbformat.NotebookNode], None] | None = None,
+                 parameters: dict | None = None) -> tuple[float, dict]:
     """Execute the notebook with `report_cell` appended, in a fresh kernel, in
     default or grading mode: (wall seconds, the JSON the report cell printed).
     A cell that runs past `cell_timeout_s` (None: no limit) stops the run.
-    `edit(notebook)`, if given, changes the notebook in memory first (settings,
-    cells left out); the file is not touched."""
+    `parameters` override the values of the notebook's `parameters` cell
+    (`inject_parameters`); `edit(notebook)`, if given, then changes the
+    notebook in memory (cells left out); the file is not touched."""
     from nbclient import NotebookClient
 
     notebook = nbformat.read(notebook_path, as_version=4)
+    if parameters:
+        inject_parameters(notebook, parameters)
     if edit is not None:
         edit(notebook)
     notebook.cells.append(nbformat.v4.new_code_cell(report_cell))
