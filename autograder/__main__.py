@@ -1,5 +1,6 @@
 """python -m autograder grade PATH... --json REPORT [--csv CSV] [--workers N] [--fresh]
                           [--sandbox {bubblewrap,unprivileged,none}]
+python -m autograder check NOTEBOOK...   (a learner's self-check, from a terminal)
 
 The submissions' code runs in a bubblewrap sandbox; where it cannot, the
 grader stops and says why, unless --sandbox names a weaker mode, which every
@@ -37,11 +38,22 @@ def main(argv=None):
                        help="how the submissions' code is contained (default: bubblewrap; "
                             "unprivileged: root in a container without user namespaces; "
                             "none: no isolation)")
+    check = commands.add_parser(
+        "check", help="a learner's self-check of notebooks, as their last cell runs it",
+        description="The self-check a notebook's last cell runs (check_my_work), from a terminal: "
+                    "a table per notebook. It needs no secret and no set-up; in a student edition "
+                    "it runs the notebooks' own checks, and the instructor's grade runs more.")
+    check.add_argument("paths", nargs="+", metavar="NOTEBOOK")
     args = parser.parse_args(argv)
 
     missing = [p for p in args.paths if not os.path.exists(p)]
     if missing:
         parser.error("no such file or folder: " + ", ".join(missing))
+    if args.command == "check":
+        from .selfcheck import check_my_work
+        for path in find_notebooks(args.paths):
+            check_my_work(path)
+        return 0
 
     try:
         sandbox.require(args.sandbox)

@@ -73,6 +73,14 @@ def _locate(path):
                             "e.g. check_my_work('01_tokenization.ipynb').")
 
 
+def _in_a_notebook() -> bool:
+    """True inside a Jupyter kernel (JupyterLab, Colab, VS Code), which renders HTML."""
+    try:
+        return "IPKernelApp" in get_ipython().config  # noqa: F821  (defined inside IPython)
+    except NameError:
+        return False
+
+
 def _ipython_global(name):
     try:
         return get_ipython().user_ns.get(name)  # noqa: F821  (defined inside IPython)
@@ -83,13 +91,13 @@ def _ipython_global(name):
 def _show(rows, note):
     scored = sum(row["points"] for row in rows)
     total = sum(row["max_points"] for row in rows)
-    try:
-        from IPython.display import HTML, display
-    except ImportError:
+    if not _in_a_notebook():
         print(report.summary_table(rows))
         print(what_ran())
         return
     import html
+
+    from IPython.display import HTML, display
     lines = "".join(
         f"<tr><td>{STATUS_MARKS.get(r['status'], '')} {html.escape(str(r['exercise']))}</td>"
         f"<td>{r['points']:g} / {r['max_points']:g}</td><td>{r['status']}</td>"
