@@ -1,11 +1,16 @@
-"""Run every benchmark and print its rows as a table: `python -m bench` (`make bench`).
+"""Run every benchmark and print its rows as a table: `python -m bench` (`make bench`);
+`python -m bench bench.bpe ...` runs those alone. Each benchmark's rows also go
+to RESULTS.md (bench.results), with the date, commit, machine, load and seed.
 
-Add a benchmark by writing a module with `run() -> list[dict]` and listing it below.
+Add a benchmark by writing a module with `run() -> list[dict]` (and `SEED`, a
+sentence on its seeds, where it draws at random) and listing it below.
 """
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+import time
 
 BENCHMARKS = [
     "bench.bpe",
@@ -34,12 +39,17 @@ def print_table(rows: list[dict]) -> None:
 
 
 def main(names: list[str]) -> int:
+    from bench import results
     failed = False
     for name in names or BENCHMARKS:
         print(f"== {name}")
-        rows = importlib.import_module(name).run()
+        started, load = time.time(), os.getloadavg()[0]
+        module = importlib.import_module(name)
+        rows = module.run()
         print_table(rows)
         print()
+        seed = getattr(module, "SEED", "none drawn (deterministic)")
+        results.update({name: results.section(name, rows, started, load, seed)}, BENCHMARKS)
         failed |= any(row.get("ok") is False for row in rows)
     return 1 if failed else 0
 

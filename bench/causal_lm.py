@@ -49,6 +49,8 @@ from lmcourse.data import load_corpus
 from lmcourse.runtime import autocast, mixed_precision_dtype, pick_device
 from lmcourse.tokenizer import load_course_tokenizer
 
+SEED = "the notebook's own (seed_everything(0)); nanoGPT's baseline: torch.manual_seed(1337), its default"
+
 NOTEBOOK = "solutions/03_causal_lm.ipynb"
 MAX_TIME_RATIO = 0.5
 MAX_RUN_SECONDS = 300.0

@@ -19,6 +19,8 @@ from pathlib import Path
 
 from autograder.grade import grade_paths
 
+SEED = "hidden inputs from the grader's secret (AUTOGRADER_SECRET, else the instructor's)"
+
 REPO = Path(__file__).resolve().parent.parent
 SOLUTIONS = sorted((REPO / "solutions").glob("[0-9][0-9]_*.ipynb"))
 CLASS_SIZE = int(os.environ.get("BENCH_CLASS_SIZE", "10"))

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from bench import REPO, run_notebook
 
+SEED = "the notebook's own (seed_everything(0) for pretraining, one seed per labelled draw)"
+
 NOTEBOOK = REPO / "solutions" / "02_masked_lm.ipynb"
 NOTEBOOK_TARGET_S = {"default": 600.0, "grading": 60.0}
 PRETRAIN_TARGET_S = 300.0
