@@ -55,7 +55,7 @@ def merge_stepper(
     shown as tokenized by the first k merges, applied with `merge_pair` to each
     pretoken in the order they were learned (what encoding does, merge by merge).
 
-    Ids follow `train_bpe`'s layout: bytes are 0..255 and merge k makes id 256 + k.
+    Ids follow `train_bpe`'s layout: bytes are 0..255 and merge k (from 0) makes id 256 + k.
     """
     ids_of = {bytes([b]): b for b in range(256)}
     for rank, (left, right) in enumerate(merges):
@@ -80,9 +80,9 @@ def merge_stepper(
             learned = "no merges yet: one token per byte"
         else:
             left, right = merges[step - 1]
-            learned = (
-                f"merge {step}: {html.escape(repr(left))} + {html.escape(repr(right))} "
-                f"&rarr; id {ids_of[left + right]}"
+            learned = (  # merges count from 0: after `step` merges the last one is merge step - 1
+                f"{step} merge{'s' if step > 1 else ''} applied; the last, merge {step - 1}: "
+                f"{html.escape(repr(left))} + {html.escape(repr(right))} &rarr; id {ids_of[left + right]}"
             )
         view.value = (
             f"<small>{learned}<br>{len(pieces)} tokens for "
