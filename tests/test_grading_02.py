@@ -112,6 +112,43 @@ def test_no_cell_imports_the_grader():
     assert not [source for source in code if "autograder" in source]
 
 
+
+# ------------------------------------- the visible TinyBert check names the wrong module
+def run_visible_tinybert_check(tinybert_source):
+    """The notebook's TinyBert check cell, run on `tinybert_source` (a whole TinyBert_code
+    cell) with the solution's attention and the given TinyBertConfig."""
+    cells = nbformat.read(str(SOLUTIONS), as_version=4).cells
+    config = next(cell.source for cell in cells if "class TinyBertConfig" in cell.source)
+    namespace = {"__name__": "notebook_02"}
+    for source in ("import math\nimport torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
+                   "from dataclasses import dataclass",
+                   helpers.cell_source(SOLUTIONS, "attention_code"), config, tinybert_source,
+                   helpers.cell_source(SOLUTIONS, "TinyBert")):
+        exec(compile(source, str(SOLUTIONS), "exec"), namespace)
+
+
+@pytest.mark.parametrize("label", ["solutions", "correct"])
+def test_visible_tinybert_check_passes_correct_code(label):
+    run_visible_tinybert_check(helpers.cell_source(SOLUTIONS, "TinyBert_code") if label == "solutions"
+                               else CORRECT["TinyBert"])
+
+
+@pytest.mark.parametrize("what, module", [
+    ("pre-LN instead of post-LN", "EncoderLayer"),
+    ("heads split the wrong way", "SelfAttention"),
+    ("no LayerNorm on the embeddings", "The embedding step"),
+    ("tanh approximation of GELU in the MLM head", "MLMHead"),
+    ("padding mask ignored", "TinyBert.encode"),
+])
+def test_visible_tinybert_check_names_the_wrong_module(what, module):
+    """A wrong TinyBert fails the check cell with an AssertionError that starts with the
+    name of the piece it got wrong and says by how much, not with one number for the model."""
+    with pytest.raises(AssertionError) as failed:
+        run_visible_tinybert_check(WRONG["TinyBert"][what])
+    message = str(failed.value)
+    assert message.startswith(module) and "by up to" in message, message
+
+
 # ------------------------------------------------------------ trusted side
 def test_reference_attention_agrees_with_the_checks_reference():
     gen = torch.Generator().manual_seed(0)
