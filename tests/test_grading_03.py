@@ -11,10 +11,17 @@ The trusted side is tested too: the stand-ins agree with transformers, from
 their source alone; and the checks of `filter_logits` and `generate` (top-p
 cuts redrawn away from rounding, sampling judged by statistical bounds) are
 run in this process under many secrets, against correct code (they must
-never fail) and against wrong code (they must always fail)."""
-import inspect
-import random
+never fail) and against wrong code (they must always fail).
 
+The notebook itself: its visible TinyGPT check names the piece a wrong model
+gets wrong; its settings live in one cell, which the benchmark reads; and its
+bits_per_byte scores every token once."""
+import inspect
+import math
+import random
+import re
+
+import nbformat
 import pytest
 import torch
 
@@ -24,7 +31,10 @@ from autograder.expect import Failed
 from autograder.hidden import causal_lm as checks
 from autograder.reference import causal_lm as ref
 from autograder.reference.attention import attention as reference_attention
+from bench import causal_lm as bench_causal_lm
+from bench import parameters_cell
 from lmcourse.hf_models import build_hf_gpt2, tiny_gpt_state_from_hf
+from wrong import mutate
 from wrong.causal_lm import ATTENTION_SOFTMAX_OVER_QUERIES, CORRECT, WRONG
 
 NOTEBOOK = "03_causal_lm"
@@ -266,3 +276,110 @@ def test_generate_check_fails_wrong_sampling_under_many_secrets(what):
     for secret in SAMPLING_SECRETS:
         with pytest.raises(Failed):
             checks.check_generate(student, random.Random(secret))
+
+
+# ------------------------------------------------ the notebook's visible TinyGPT check
+def code_cell_with(marker):
+    """The source of the notebook's one code cell containing `marker`."""
+    found = [cell.source for cell in nbformat.read(str(SOLUTIONS), as_version=4).cells
+             if cell.cell_type == "code" and marker in cell.source]
+    assert len(found) == 1, f"{len(found)} code cells hold {marker!r}"
+    return found[0]
+
+
+def run_visible_tinygpt_check(tiny_gpt_source):
+    """The notebook's TinyGPT check cell, run here after its attention, causal_mask and
+    GPTConfig cells and `tiny_gpt_source` in place of the TinyGPT exercise."""
+    namespace = {"__name__": "__main__"}
+    for source in [PREAMBLE + "from dataclasses import dataclass\n",
+                   helpers.cell_source(SOLUTIONS, "attention_code"), helpers.cell_source(SOLUTIONS, "causal_mask_code"),
+                   code_cell_with("class GPTConfig"), tiny_gpt_source, helpers.cell_source(SOLUTIONS, "TinyGPT")]:
+        exec(source, namespace)
+
+
+# The heads' dimensions interleaved: head h gets dimensions h, h + nh, ... instead of h * hs ... (h + 1) * hs - 1.
+HEADS_SPLIT_WRONGLY = mutate(CORRECT["TinyGPT"], {
+    "qkv = self.c_attn(x).reshape(B, T, 3, self.n_head, hs).permute(2, 0, 3, 1, 4)":
+    "qkv = self.c_attn(x).reshape(B, T, 3, hs, self.n_head).permute(2, 0, 4, 1, 3)"})
+# Each wrong model, and how the check's message must begin: with the module it got wrong.
+VISIBLE_CHECK_NAMES = {
+    "mask transposed": (WRONG["TinyGPT"]["mask transposed"], "CausalSelfAttention (blocks[0].attn"),
+    "heads split wrongly": (HEADS_SPLIT_WRONGLY, "CausalSelfAttention (blocks[0].attn"),
+    "exact GELU, not GPT-2's tanh": (WRONG["TinyGPT"]["exact GELU, not GPT-2's tanh"], "MLP (blocks[0].mlp)"),
+    "post-LN, as BERT": (WRONG["TinyGPT"]["post-LN, as BERT"], "Block (blocks[0]"),
+    "no position embedding": (WRONG["TinyGPT"]["no position embedding"], "the embeddings (token + position"),
+    "untied head": (WRONG["TinyGPT"]["untied head"], "lm_head: keep the output head tied"),
+}
+
+
+def test_every_wrong_tinygpt_is_named_here():
+    assert set(WRONG["TinyGPT"]) <= set(VISIBLE_CHECK_NAMES)
+
+
+@pytest.mark.parametrize("what", VISIBLE_CHECK_NAMES)
+def test_visible_tinygpt_check_names_the_wrong_module(what):
+    source, named = VISIBLE_CHECK_NAMES[what]
+    with pytest.raises(AssertionError) as failure:
+        run_visible_tinygpt_check(source)
+    assert str(failure.value).startswith(named), f"{what}: the check said {str(failure.value)!r}"
+
+
+@pytest.mark.parametrize("which", ["solution", "correct"])
+def test_visible_tinygpt_check_passes_correct_models(which, capsys):
+    run_visible_tinygpt_check(exercise_source("TinyGPT", which))
+    printed = capsys.readouterr().out
+    for piece in ["CausalSelfAttention", "MLP", "Block", "the embeddings", "the stack of blocks",
+                  "the final LayerNorm and head", "the whole model"]:
+        assert piece in printed
+
+
+# ------------------------------------------------------------ one settings cell
+def test_one_settings_cell_right_after_the_imports_and_no_branches_elsewhere():
+    """Every setting a grader or a benchmark changes is in the cell tagged `parameters`;
+    no other cell asks whether it is being graded."""
+    notebook = nbformat.read(str(SOLUTIONS), as_version=4)
+    index = parameters_cell(notebook)
+    assert "nbgrader" not in notebook.cells[index].metadata
+    assert "from lmcourse.runtime import" in notebook.cells[index - 1].source, "right after the imports cell"
+    assert "GRADING = grading_mode()" in notebook.cells[index].source
+    for number, cell in enumerate(notebook.cells):
+        if cell.cell_type == "code" and number != index:
+            assert not re.search(r"grading_mode\(|\bGRADING\b|\bFAST\b", cell.source), cell.source[:200]
+
+
+def test_bench_trains_with_the_notebooks_default_settings():
+    """bench.causal_lm reads the settings cell in default mode (load_notebook_definitions runs it
+    in grading mode), and passes them as the notebook's training cell does."""
+    default, grading = bench_causal_lm.notebook_settings(), bench_causal_lm.notebook_settings(grading=True)
+    assert default["GRADING"] is False and grading["GRADING"] is True
+    assert default["TRAINING_SECONDS"] > grading["TRAINING_SECONDS"]
+    sizes, training = bench_causal_lm.model_and_training(default)
+    training_cell = code_cell_with("model, history = train_tiny_gpt(")
+    for keyword, value in {**sizes, **training}.items():
+        name = next(name for name in default if f"{keyword}={name}" in training_cell)
+        assert default[name] == value
+    notebook = bench_causal_lm.notebook_definitions()
+    inspect.signature(notebook["train_tiny_gpt"]).bind(None, None, None, None, **training)
+    notebook["GPTConfig"](vocab_size=10, **sizes)
+
+
+# ------------------------------------------------------------ bits per byte
+def test_bits_per_byte_scores_every_token_once():
+    """The windows, and a last one whose targets already scored are -100, predict every token
+    after the first exactly once, from up to block_size tokens before it."""
+    notebook = bench_causal_lm.notebook_definitions()
+    block_size, V = 8, 30
+    torch.manual_seed(0)
+    model = notebook["TinyGPT"](notebook["GPTConfig"](vocab_size=V, block_size=block_size, n_layer=1, n_head=2,
+                                                      n_embd=16)).eval()
+    token_bytes = torch.randint(1, 4, (V,))
+    for n in [3, 9, 10, 17, 20, 40]:
+        ids = torch.randint(0, V, (n,))
+        bits, n_bytes = 0.0, 0
+        for t in range(1, n):  # token t, predicted from the window that scores it
+            start = min((t - 1) // block_size * block_size, max(0, n - block_size - 1))
+            with torch.no_grad():
+                log_p = model(ids[None, start:t]).log_softmax(dim=-1)[0, -1, ids[t]].item()
+            bits -= log_p / math.log(2)
+            n_bytes += int(token_bytes[ids[t]])
+        assert notebook["bits_per_byte"](model, ids, token_bytes, block_size) == pytest.approx(bits / n_bytes, rel=1e-5)
