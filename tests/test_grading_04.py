@@ -9,8 +9,11 @@ independent (TinySeq2Seq's runs with the trusted attention, greedy_decode's
 on a scripted model).
 
 Also, in this process: the statistical checks of random_spans_noise_mask
-against correct code under many secrets, and the trusted side (the T5 ports,
-the torch.nn reference, the scripted model) against known answers."""
+against correct code under many secrets, the trusted side (the T5 ports,
+the torch.nn reference, the scripted model) against known answers, and the
+notebook's visible TinySeq2Seq check, whose message names the wrong piece
+(a post-LN decoder block, cross-attention reading the decoder, a wrong head
+split...)."""
 import inspect
 import random
 
@@ -23,6 +26,7 @@ from autograder import registry
 from autograder.expect import Failed
 from autograder.hidden import span_corruption as checks
 from autograder.reference import span_corruption as ref
+from wrong import mutate
 from wrong.span_corruption import CORRECT, WRONG
 
 NOTEBOOK = "04_span_corruption"
@@ -179,6 +183,71 @@ def test_solution_model_matches_the_torch_reference():
         ours = model(source, target)
     theirs = ref.torch_transformer_logits(state, 2, 2, 0, source, target)
     assert ours.abs().max() > 1 and torch.allclose(ours, theirs, atol=1e-5)
+
+
+# The notebook's own TinySeq2Seq check (its locked check cell), which compares the model piece by
+# piece with torch.nn's layers (lmcourse.seq2seq.check_against_torch_nn): a mistake is reported
+# with the module it is in. Besides tests/wrong's versions, three more that each break one piece.
+HEAD_SPLIT = "t.reshape(t.shape[0], t.shape[1], self.n_head, -1).permute(0, 2, 1, 3)"
+MORE_WRONG_MODELS = {
+    "heads split across the channels": mutate(CORRECT["TinySeq2Seq"], {
+        HEAD_SPLIT: "t.reshape(t.shape[0], t.shape[1], -1, self.n_head).permute(0, 3, 1, 2)"}),
+    "no decoder_norm before the head": mutate(CORRECT["TinySeq2Seq"], {
+        "return self.lm_head(self.decoder_norm(y))": "return self.lm_head(y)"}),
+    "no decoder positions": mutate(CORRECT["TinySeq2Seq"], {
+        "y = self.token_embedding(decoder_input_ids) + self.decoder_positions(positions)":
+        "y = self.token_embedding(decoder_input_ids)"}),
+}
+NAMED_MODULE = {   # what the check's AssertionError starts with
+    "post-LN decoder block": "DecoderBlock (decoder_blocks[0]): self_attn's queries should be ln_1(x)",
+    "cross-attention reads the decoder, not the memory":
+        "DecoderBlock (decoder_blocks[0]): cross_attn's keys and values (its context) should be memory",
+    "cross-attention with the causal mask": "DecoderBlock (decoder_blocks[0]): cross_attn should get memory_mask",
+    "cross-attention over the encoder's padding": "DecoderBlock (decoder_blocks[0]): cross_attn should get memory_mask",
+    "decoder self-attention not causal": "decode: decoder_blocks[0]'s self_mask should be causal",
+    "heads split across the channels": "MultiHeadAttention as self-attention",
+    "no decoder_norm before the head": "the head (decoder_norm, then lm_head",
+    "no decoder positions": "decode's embeddings (token_embedding + decoder_positions",
+}
+
+
+def run_visible_check(model_source):
+    """The notebook's TinySeq2Seq check cell, run on the classes of `model_source` (with the trusted attention)."""
+    namespace = helpers.seq2seq_classes(model_source)
+    torch.manual_seed(0)
+    exec(helpers.cell_source(SOLUTIONS, "TinySeq2Seq"), namespace)
+
+
+@pytest.mark.parametrize("source", ["solution", "correct"])
+def test_visible_model_check_passes_correct_models(source):
+    run_visible_check(helpers.cell_source(SOLUTIONS, "TinySeq2Seq_code") if source == "solution" else CORRECT["TinySeq2Seq"])
+
+
+@pytest.mark.parametrize("what", NAMED_MODULE)
+def test_visible_model_check_names_the_wrong_module(what):
+    """The message names the piece that is wrong (for the post-LN decoder block, the misplaced
+    LayerNorm; for cross-attention reading the decoder, the cross-attention's keys and values), and
+    says by how much where it is a difference."""
+    source = WRONG["TinySeq2Seq"].get(what) or MORE_WRONG_MODELS[what]
+    with pytest.raises(AssertionError) as failure:
+        run_visible_check(source)
+    assert str(failure.value).startswith(NAMED_MODULE[what]), str(failure.value)
+    if what in ("post-LN decoder block", "heads split across the channels", "no decoder_norm before the head"):
+        assert "by up to" in str(failure.value)
+
+
+def test_visible_model_check_covers_every_piece():
+    namespace = helpers.seq2seq_classes(CORRECT["TinySeq2Seq"])
+    from lmcourse.seq2seq import check_against_torch_nn
+
+    model = namespace["TinySeq2Seq"](namespace["Seq2SeqConfig"](vocab_size=30, block_size=12, n_layer=2, n_head=2,
+                                                                 n_embd=16, pad_id=0)).double()
+    source = torch.tensor([[3, 4, 5, 6], [7, 8, 0, 0]])
+    pieces = check_against_torch_nn(model, source, torch.tensor([[1, 2, 3], [4, 5, 6]]))
+    for piece in ("encode's embeddings", "decode's embeddings", "MultiHeadAttention as self-attention",
+                  "MultiHeadAttention as causal self-attention", "MultiHeadAttention as cross-attention", "MLP",
+                  "EncoderBlock", "DecoderBlock", "decode's masks", "the head", "the whole model"):
+        assert any(name.startswith(piece) for name in pieces), piece
 
 
 def test_scripted_model_from_its_source_alone():
