@@ -1,7 +1,7 @@
-"""bench/span_corruption_transfer.py, run end to end with a handful of steps: it rewrites the
-solution notebook's settings (so an edit that moves them fails here, not half an hour into the
-benchmark), fine-tunes both models at every learning rate, picks each one's by validation loss, and
-reports the encoder diagnostics."""
+"""bench/span_corruption_transfer.py, run end to end with a handful of steps: it overrides settings
+of the solution notebook's parameters cell (so a renamed setting fails here, not half an hour into
+the benchmark), fine-tunes both models at every learning rate, picks each one's by validation loss
+alone, and reports the encoder diagnostics."""
 import math
 
 from bench import span_corruption_transfer

@@ -1,8 +1,8 @@
 """data/checkpoints/span_corruption.pt, notebook 04's pretraining run to its end: it was trained
-with the settings the notebook has now, the notebook's check of a learner's model (the
-checkpoint's loss on its check batch) passes correct code and fails wrong code, a missing file
-says how to build it, and the script that builds it works (run for a few steps)."""
-import ast
+with the default settings of the notebook's parameters cell (the one cell that reads grading
+mode), the notebook's check of a learner's model (the checkpoint's loss on its check batch) passes
+correct code and fails wrong code, a missing file says how to build it, and the script that builds
+it works (run for a few steps)."""
 import importlib.util
 
 import nbformat
@@ -35,45 +35,51 @@ def checkpoint():
     return load_pretrained_checkpoint()
 
 
-def notebook_settings():
-    """The solution notebook's top-level assignments of literal values (`dict(...)` of
-    literals included) by name: {"PRETRAINING": {...}, "NOISE_DENSITY": 0.3, ...}."""
-    def value(node):
-        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "dict" and not node.args:
-            return {keyword.arg: ast.literal_eval(keyword.value) for keyword in node.keywords}
-        return ast.literal_eval(node)
+def notebook_settings(grading: bool = False) -> dict:
+    """The solution notebook's settings: its parameters cell (the one code cell tagged
+    `parameters`) run with grading_mode() returning `grading`. {"MODEL_SIZES": {...}, ...}"""
+    import bench
 
-    settings = {}
-    for cell in nbformat.read(str(SOLUTIONS), as_version=4).cells:
-        try:
-            module = ast.parse(cell.source)
-        except SyntaxError:   # IPython magics
-            continue
-        for node in module.body:
-            if not (isinstance(node, ast.Assign) and len(node.targets) == 1):
-                continue
-            target = node.targets[0]
-            pairs = (zip(target.elts, node.value.elts) if isinstance(target, ast.Tuple) and isinstance(node.value, ast.Tuple)
-                     else [(target, node.value)])
-            for name, expression in pairs:
-                try:
-                    settings[name.id] = value(expression)
-                except (ValueError, AttributeError):   # not a literal
-                    pass
-    return settings
+    notebook = nbformat.read(str(SOLUTIONS), as_version=4)
+    namespace = {"grading_mode": lambda: grading, "torch": torch}
+    exec(notebook.cells[bench.parameters_cell(notebook)].source, namespace)
+    return {name: value for name, value in namespace.items() if name.isupper()}
+
+
+def test_parameters_cell_in_grading_mode_is_tiny():
+    """The same cell while a grader runs: a tiny model and a few steps of everything."""
+    settings = notebook_settings(grading=True)
+    assert settings["GRADING"] and settings["MODEL_SIZES"]["n_embd"] == 32
+    assert settings["PRETRAINING_STEPS"] == settings["FINETUNING_STEPS"] == 3
+    assert settings["RACING_MODEL"] == "own" and settings["TEST_LINES"] == 8
+
+
+def test_only_the_parameters_cell_reads_grading_mode():
+    """One settings cell: no other code cell calls grading_mode() or branches on GRADING."""
+    import bench
+
+    notebook = nbformat.read(str(SOLUTIONS), as_version=4)
+    settings = bench.parameters_cell(notebook)
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type == "code" and index != settings:
+            assert "grading_mode()" not in cell.source and "GRADING" not in cell.source, cell.source[:200]
+            assert "FAST" not in cell.source, cell.source[:200]
 
 
 def test_checkpoint_is_the_notebooks_pretraining_run_to_its_end(checkpoint):
     """data/checkpoints/span_corruption.pt was trained with the settings the notebook has now:
     a change to them without a rebuild (data/build_span_corruption_checkpoint.py) fails here."""
     notebook = notebook_settings()
-    assert checkpoint["pretraining"] == {**notebook["PRETRAINING"], "time_budget_s": None}
-    assert checkpoint["steps"] == notebook["PRETRAINING"]["steps"] == 12_000
+    assert checkpoint["pretraining"] == {
+        "inputs_length": notebook["INPUTS_LENGTH"], "batch_size": notebook["PRETRAINING_BATCH_SIZE"],
+        "steps": notebook["PRETRAINING_STEPS"], "warmup": notebook["PRETRAINING_WARMUP"],
+        "lr": notebook["PRETRAINING_LR"], "time_budget_s": None, "eval_every": notebook["PRETRAINING_EVAL_EVERY"]}
+    assert checkpoint["steps"] == notebook["PRETRAINING_STEPS"] == 12_000
     assert (checkpoint["noise_density"], checkpoint["mean_noise_span_length"]) == (notebook["NOISE_DENSITY"],
                                                                                    notebook["MEAN_SPAN"])
     assert {key: checkpoint["config"][key] for key in notebook["MODEL_SIZES"]} == notebook["MODEL_SIZES"]
     input_ids, decoder_input_ids, targets = checkpoint["check_batch"]
-    assert input_ids.shape == (64, notebook["PRETRAINING"]["inputs_length"]) and targets.shape == decoder_input_ids.shape
+    assert input_ids.shape == (64, notebook["INPUTS_LENGTH"]) and targets.shape == decoder_input_ids.shape
     # further than the 4-minute run gets (about 4.2 nats per target token; the unigram table 5.8)
     assert checkpoint["check_loss"] < 4.0 and checkpoint["val_loss"] < 4.0
 
