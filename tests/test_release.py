@@ -149,3 +149,22 @@ def test_a_release_for_another_repository_points_every_colab_link_there():
     assert release.course_url() not in text and "/content/lm-pretraining-course" not in text
     with pytest.raises(ValueError, match="GitHub"):
         release.retarget(text, release.course_url(), "https://gitlab.example.org/course")
+
+
+@by_name(SOLUTIONS)
+def test_settings_live_in_one_parameters_cell_right_after_the_imports(path):
+    """Every setting a grader or a benchmark changes is in the one code cell tagged
+    `parameters` (papermill's convention), which alone asks whether it is being graded:
+    lesson cells read the settings by name and never branch on grading."""
+    import re
+
+    import bench
+    notebook = nbformat.read(path, as_version=4)
+    index = bench.parameters_cell(notebook)
+    assert "nbgrader" not in notebook.cells[index].metadata, "a settings cell is the learner's to change"
+    assert "import" in notebook.cells[index - 1].source, "the settings cell comes right after the imports"
+    assert "grading_mode()" in notebook.cells[index].source
+    for number, cell in enumerate(notebook.cells):
+        if cell.cell_type == "code" and number != index:
+            assert not re.search(r"grading_mode\(|\bGRADING\b|\bFAST\b", cell.source), \
+                f"code cell {number} branches on grading: {cell.source[:200]}"
