@@ -134,7 +134,8 @@ def test_good_notebook_passes_and_rows_follow_the_report_format(tmp_path):
     assert [r["exercise"] for r in rows] == ["add", "scale", "Box"]
     for row in rows:
         assert set(row) == {"submission", "notebook", "exercise", "points", "max_points",
-                            "status", "message"}
+                            "status", "message", "sandbox"}
+        assert row["sandbox"] == "bubblewrap"  # the default mode, recorded in every row
         assert row["status"] == "passed" and row["points"] == row["max_points"]
         assert row["submission"] == str(path) and row["notebook"] == NOTEBOOK
 
