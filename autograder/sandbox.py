@@ -206,16 +206,35 @@ def _kill_user(uid, patience=5.0):
 
 
 # --------------------------------------------------- what workers must not see
+# What a checkout of the course holds that no worker may read: copies of the
+# grader (its own package, and the package as `pip install .` builds it), the
+# solutions, the project's tests, the worked examples and git's history.
+CHECKOUT_PRIVATE = ("autograder", "solutions", "tests", "examples", ".git", "build", "dist")
+
+
 def private_paths() -> list[Path]:
     """The grader's files no worker may read: its package (hidden checks,
-    references), the secret's files, and in a checkout of the course the
-    solutions, the project's tests, the worked examples and git's history."""
+    references), the secret's files, and what a checkout of the course holds
+    (CHECKOUT_PRIVATE) in the checkout the grader runs from or the one its
+    data folder lies in (a non-editable install reads the data from a
+    checkout through LMCOURSE_DATA, and the worker is given that path)."""
     paths = [GRADER_DIR, *(p.resolve() for p in seeds.secret_files() if p.exists())]
-    checkout = GRADER_DIR.parent
-    if (checkout / "solutions").is_dir():
-        paths += [checkout / name for name in ("solutions", "tests", "examples", ".git")
-                  if (checkout / name).exists()]
-    return paths
+    for checkout in _checkouts():
+        paths += [checkout / name for name in CHECKOUT_PRIVATE if (checkout / name).exists()]
+    return list(dict.fromkeys(paths))
+
+
+def _checkouts() -> list[Path]:
+    from lmcourse import paths
+    folders = [GRADER_DIR.parent]
+    try:
+        folders.append(Path(paths.data_dir()).resolve().parent)
+    except FileNotFoundError:
+        pass
+    # A checkout: the course's solutions, or its project file beside the
+    # hidden checks (not site-packages, which holds an installed grader).
+    return [folder for folder in dict.fromkeys(folders) if (folder / "solutions").is_dir()
+            or ((folder / "pyproject.toml").is_file() and (folder / "autograder" / "hidden").is_dir())]
 
 
 def _bubblewrap_binds(workdir, limits):
