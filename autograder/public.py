@@ -28,7 +28,11 @@ def _rerun(source):
         try:
             student.run_cell(source)
         except StudentRaised as raised:
-            raise Failed(f"the notebook's check cell raised {raised.type_name}: {raised.message}") from None
+            message = f"the notebook's check cell raised {raised.type_name}: {raised.message}"
+            earlier = student.first_cell_error()
+            if earlier:   # a name the check needs was never defined: say why first
+                message += f" (earlier, {earlier})"
+            raise Failed(message) from None
     return check
 
 

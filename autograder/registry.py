@@ -5,6 +5,7 @@
 """
 import importlib.util
 from dataclasses import dataclass, field
+from pathlib import Path
 
 NOTEBOOK_ORDER = ("01_tokenization", "02_masked_lm", "03_causal_lm", "04_span_corruption")
 
@@ -48,9 +49,13 @@ def notebooks():
 
 
 def edition() -> str:
-    """"full" where the hidden checks are installed (the instructor's grader,
-    the self-study repository), "public" in a student edition."""
-    return "full" if importlib.util.find_spec(f"{__package__}.hidden") else "public"
+    """"full" where the hidden checks are installed beside this package (the
+    instructor's grader, the self-study repository), "public" in a student
+    edition. Beside it: an import finder may map the name to another copy of
+    the course (an editable install of the full one, elsewhere on the path)."""
+    spec = importlib.util.find_spec(f"{__package__}.hidden")
+    here = Path(__file__).resolve().parent
+    return "full" if spec and spec.origin and Path(spec.origin).resolve().parent.parent == here else "public"
 
 
 def load_hidden_checks():
