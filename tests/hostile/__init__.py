@@ -6,11 +6,9 @@ visible checks and demos) plus one cell, a replaced cell, or a damaged file.
 `tries` says what it attempts; `lose` names the exercises it must score zero
 on (a cheat always comes with a wrong implementation of what it hopes to
 pass off), and every other exercise must still pass: a runaway cell costs
-only what it defines. `requires` names a containment the case needs to be
-safe to run here: "bubblewrap" (its own view of files, a process namespace
-so that `kill -1` reaches only the sandbox, a size-capped scratch folder),
-"process cap" (a cap on the worker's processes), "memory cap" (a cap on all
-its processes' memory together).
+only what it defines. `requires` names the containments the case needs to
+be safe, and meaningful, to run (CONTAINMENTS says what each means); a
+sandbox mode that lacks one of them never runs the case.
 
     paths = build(Context(...), lean_notebook(folder), CORPUS)   # {name: path}
 """
@@ -31,6 +29,22 @@ ALL = frozenset(EXERCISES)
 UNIDENTIFIED = "unidentified"   # `lose` of a file no notebook can be told from: one row
 
 
+# What a case may need of the sandbox; which mode gives which is the test's
+# business (test_hostile.containment).
+CONTAINMENTS = {
+    "private grader files": "the grader's package (hidden checks, references), its secret and "
+                            "solutions cannot be read",
+    "own view of files": "none of the machine's files beyond what a notebook needs can be read, "
+                         "whatever their permissions (another student's submission)",
+    "read-only outside": "no file outside its own folder can be changed",
+    "own processes only": "signals reach only its own processes",
+    "no network": "no network, not even the grader host's loopback",
+    "size-capped scratch": "its working folder is small and in memory",
+    "process cap": "a cap on its processes",
+    "memory cap": "a cap on all its processes' memory together",
+}
+
+
 @dataclass(frozen=True)
 class Context:
     """Paths and ports a hostile cell aims at, outside its own folder."""
@@ -40,6 +54,9 @@ class Context:
     honest: Path          # another student's submission, which no one may read
     port: int             # a server on the grader host's loopback
     marker: str           # put in the command line of every process a case starts
+    grader: Path          # the package of the grader that grades the corpus (hidden checks, references)
+    secrets: tuple        # the files the grader may read its secret from
+    solutions: Path = None  # the solutions of the grader's checkout, if it runs from one
 
 
 @dataclass(frozen=True)
@@ -48,7 +65,10 @@ class Hostile:
     tries: str
     build: object                 # (Context, lean notebook, folder) -> path
     lose: frozenset = frozenset()
-    requires: str = ""
+    requires: frozenset = frozenset()   # names from CONTAINMENTS
+
+    def __post_init__(self):
+        assert set(self.requires) <= set(CONTAINMENTS), self.requires
 
 
 def wrong(exercise, what):
@@ -305,18 +325,19 @@ if os.fork() == 0:
 
 def reads_the_grader(ctx):
     """merge_pair is right only if the sandbox shows the hidden checks, the
-    references, the secret or the solutions."""
-    root = helpers.REPO
+    references, the secret or the solutions where the grader keeps them."""
+    places = [ctx.grader / "hidden" / "tokenization.py", ctx.grader / "reference", *ctx.secrets]
+    if ctx.solutions:
+        places.append(ctx.solutions / f"{NOTEBOOK}.ipynb")
     return f"""
 import os, sys
 _leaked = []
-for _path in [{str(root / 'autograder/hidden/tokenization.py')!r}, {str(root / 'autograder/.secret')!r},
-              {str(root / 'solutions/01_tokenization.ipynb')!r}, {str(root / 'autograder/reference')!r}]:
+for _path in {[str(p) for p in places]!r}:
     try:
         _leaked.append(open(_path, "rb").read() if os.path.isfile(_path) else os.listdir(_path))
     except OSError:
         pass
-sys.path.insert(0, {str(root)!r})
+sys.path.insert(0, {str(ctx.grader.parent)!r})
 try:
     from autograder.reference.tokenization import merge_pair as _reference_merge_pair
 except ImportError:
@@ -325,6 +346,20 @@ _leaked.append(os.environ.get("AUTOGRADER_SECRET"))
 _solution_merge_pair = merge_pair
 {wrong("merge_pair", "first occurrence only")}
 if _reference_merge_pair is not None or any(_leaked):
+    merge_pair = _solution_merge_pair
+"""
+
+
+HUNT = (Path(__file__).parent / "hunt.py").read_text()
+
+
+def hunts_the_grader(ctx):
+    """merge_pair is right only if hunt.py finds any of the grader's private
+    files, wherever they lie (see hunt.py for where it looks)."""
+    return HUNT + f"""
+_solution_merge_pair = merge_pair
+{wrong("merge_pair", "right to left")}
+if _found:
     merge_pair = _solution_merge_pair
 """
 
@@ -345,7 +380,7 @@ if not _copied:
 
 def writes_outside(ctx):
     """Appends to and deletes the test's own files; only touches (a harmless
-    change, should it ever succeed) the repository's."""
+    change, should it ever succeed) the grader's."""
     return f"""
 import os
 for _path in {[str(p) for p in (ctx.sentinel, ctx.gradebook, ctx.honest)]!r}:
@@ -358,7 +393,7 @@ for _path in {[str(p) for p in (ctx.sentinel, ctx.gradebook, ctx.honest)]!r}:
         os.remove(_path)
     except OSError:
         pass
-for _path in {[str(p) for p in protected_repository_files()]!r}:
+for _path in {[str(p) for p in grader_files(ctx)]!r}:
     try:
         os.utime(_path)
     except OSError:
@@ -366,8 +401,10 @@ for _path in {[str(p) for p in protected_repository_files()]!r}:
 """
 
 
-def protected_repository_files():
-    return [SOLUTIONS, helpers.REPO / "autograder" / ".secret", helpers.REPO / "autograder" / "grade.py"]
+def grader_files(ctx):
+    """The grader's own files a submission must never change."""
+    return [ctx.grader / "grade.py", ctx.grader / "hidden" / "tokenization.py", *ctx.secrets,
+            *([ctx.solutions / f"{NOTEBOOK}.ipynb"] if ctx.solutions else [])]
 
 
 def asks_the_network(ctx):
@@ -423,17 +460,21 @@ CORPUS = [
     Hostile("pipes closed", "the worker's pipes to the grader closed", appended(CLOSES_PIPES)),
     # --- leaving the sandbox
     Hostile("reads the grader", "hidden tests, references, secret, solutions read or imported",
-            appended(reads_the_grader), frozenset({"merge_pair"}), requires="bubblewrap"),
+            appended(reads_the_grader), frozenset({"merge_pair"}), requires=frozenset({"private grader files"})),
+    Hostile("hunts the grader", "the hidden checks, references, solutions and secret searched for through "
+            "sys.prefix, site-packages, sys.path, importlib, /proc and the environment", appended(hunts_the_grader),
+            frozenset({"merge_pair"}), requires=frozenset({"private grader files"})),
     Hostile("reads another student", "another submission's pretokenize copied",
-            appended(reads_another_student), frozenset({"pretokenize"}), requires="bubblewrap"),
+            appended(reads_another_student), frozenset({"pretokenize"}), requires=frozenset({"own view of files"})),
     Hostile("writes outside", "a sentinel, the gradebook and another submission appended to and deleted; "
-            "the solutions, the secret and the grader touched", appended(writes_outside), requires="bubblewrap"),
+            "the solutions, the secret and the grader touched", appended(writes_outside),
+            requires=frozenset({"read-only outside"})),
     Hostile("detached gradebook writer", "a daemon in its own session writing the gradebook with sqlite3",
-            appended(detached_writer)),
+            appended(detached_writer), requires=frozenset({"read-only outside"})),
     Hostile("network", "a socket to the grader host's 127.0.0.1", appended(asks_the_network),
-            frozenset({"get_pair_counts"})),
+            frozenset({"get_pair_counts"}), requires=frozenset({"no network"})),
     Hostile("kill -1", "SIGKILL to every process it may signal", appended(KILLS_EVERYONE),
-            requires="bubblewrap"),
+            requires=frozenset({"own processes only"})),
     # --- the process, stopped or flooded
     Hostile("os._exit in a cell", "the worker killed while the notebook runs", appended("import os\nos._exit(3)")),
     Hostile("os._exit in a call", "the worker killed while merge_pair is checked", appended(EXITS_IN_A_CALL),
@@ -444,12 +485,13 @@ CORPUS = [
     Hostile("infinite loop", "a cell that never ends", appended(INFINITE_LOOP)),
     Hostile("memory bomb", "memory allocated until none is left", appended(MEMORY_BOMB)),
     Hostile("forked memory bomb", "three processes of 3 GiB each, more than the worker's total",
-            appended(FORKED_MEMORY_BOMB), requires="memory cap"),
-    Hostile("fork bomb", "os.fork() in a loop", appended(FORK_BOMB_RAISES), requires="process cap"),
+            appended(FORKED_MEMORY_BOMB), requires=frozenset({"memory cap"})),
+    Hostile("fork bomb", "os.fork() in a loop", appended(FORK_BOMB_RAISES), requires=frozenset({"process cap"})),
     Hostile("spinning fork bomb", "a fork bomb that never stops, in merge_pair's cell",
-            replaced(merge_pair=FORK_BOMB_SPINS), frozenset({"merge_pair"}), requires="process cap"),
+            replaced(merge_pair=FORK_BOMB_SPINS), frozenset({"merge_pair"}),
+            requires=frozenset({"process cap"})),
     Hostile("fills its disk", "files written until its folder is full", appended(FILLS_ITS_DISK),
-            requires="bubblewrap"),
+            requires=frozenset({"size-capped scratch"})),
     Hostile("huge file", "one 100 MB file", appended(HUGE_FILE)),
     Hostile("prints 100 MB", "100 MB printed by a cell", appended(PRINTS_100MB)),
     Hostile("40 MB answer", "pretokenize answers with a 40 MB string", appended(HUGE_ANSWER),
