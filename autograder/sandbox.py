@@ -28,10 +28,12 @@ closed), with a message that names the cause and the fix.
 Every mode adds a control group per worker where one can be made (processes,
 memory, CPU), and each report row records the mode it was graded in.
 """
+import fcntl
 import functools
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -155,22 +157,54 @@ class Jail:
         if self._worker_files:
             shutil.rmtree(self._worker_files, ignore_errors=True)
         if self.uid is not None:
-            _UIDS_IN_USE.discard(self.uid)
+            _release_uid(self.uid)
             self.uid = None
 
 
-_UIDS_IN_USE = set()
+_UIDS_IN_USE = {}   # uid -> the descriptor of its lock file, held while a jail has it
 _UIDS_LOCK = threading.Lock()
 
 
 def _take_uid() -> int:
+    """A user id no account, running process or other jail has. A jail holds
+    it with a lock on a file (released when it closes or its grader dies),
+    so that two graders on one machine never share one: between two of its
+    workers a jail's user runs no process, and a sweep kills every process
+    of that user."""
     with _UIDS_LOCK:
-        busy = _UIDS_IN_USE | _account_uids() | set(_process_owners().values())
+        busy = set(_UIDS_IN_USE) | _account_uids() | set(_process_owners().values())
+        locks = _uid_lock_folder()
         for uid in WORKER_UIDS:
-            if uid not in busy:
-                _UIDS_IN_USE.add(uid)
-                return uid
+            if uid in busy:
+                continue
+            fd = os.open(locks / str(uid), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            _UIDS_IN_USE[uid] = fd
+            return uid
     raise SandboxUnavailable(f"no free user id in {WORKER_UIDS.start}-{WORKER_UIDS.stop - 1} for a worker")
+
+
+def _release_uid(uid):
+    with _UIDS_LOCK:
+        fd = _UIDS_IN_USE.pop(uid, None)
+    if fd is not None:
+        os.close(fd)
+
+
+def _uid_lock_folder() -> Path:
+    """Where graders lock the user ids their jails hold: a folder of this
+    user's alone (/run's for root)."""
+    parent = Path("/run") if os.access("/run", os.W_OK) else Path(tempfile.gettempdir())
+    folder = parent / f"lmcourse-grader-uids-{os.geteuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    info = os.lstat(folder)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
+        raise SandboxUnavailable(f"{folder} must be a folder of this user's alone (remove it)")
+    return folder
 
 
 def _account_uids():

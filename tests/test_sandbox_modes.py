@@ -9,13 +9,15 @@ where the grader's secret comes from.
   every user may run) refuses while a worker's user could read the grader's
   private files, naming them and the chmod that fixes it, grades once they
   are unreadable, checks the checkout its data folder lies in too, and
-  refuses when the grader is not root.
+  refuses when the grader is not root; two graders on one machine never
+  give their workers the same user.
 - The secret: AUTOGRADER_SECRET, else `.autograder-secret` in the folder
   grading runs from, else the user's config file, which grading creates
   (0600) and then reuses; the learner's self-check neither reads nor makes
   one; nothing is ever written inside the installed package.
 The hostile corpus in each mode is test_hostile.py."""
 import csv
+import fcntl
 import json
 import os
 import shutil
@@ -195,6 +197,29 @@ def test_unprivileged_refuses_while_the_graders_files_are_readable_and_grades_on
     env["LMCOURSE_DATA"] = str(REPO / "data")
     expect_refused(run(), report, f"a worker could read: {REPO / 'autograder'} {REPO / 'solutions'}",
                    "chmod -R go-rwx")
+
+
+def test_two_graders_never_give_their_workers_the_same_user():
+    """A jail keeps its user id from one worker to the next, with no process
+    running under it in between: another grader on the machine must not take
+    it then, or a sweep of that user would kill the other's worker."""
+    holder = subprocess.Popen([sys.executable, "-c", "import sys\nfrom autograder import sandbox\n"
+                               "print(sandbox._take_uid(), flush=True)\nsys.stdin.read()"],
+                              cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        held = int(holder.stdout.readline())
+        mine = sandbox._take_uid()
+        sandbox._release_uid(mine)
+        assert mine != held and sandbox.WORKER_UIDS.start <= held < sandbox.WORKER_UIDS.stop
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=60)
+    # A grader that is gone holds nothing.
+    fd = os.open(sandbox._uid_lock_folder() / str(held), os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+        os.close(fd)
 
 
 def test_unprivileged_refuses_a_grader_that_is_not_root(world_readable_folder):
