@@ -332,6 +332,14 @@ class Student:
             raise WorkerLost("ran out of time", timed_out=True)
         self._run.request({"op": "exec", "source": source}, timeout)
 
+    def first_cell_error(self) -> str | None:
+        """"code cell N raised ...": the first of the notebook's cells that failed
+        when it ran, None if every cell ran."""
+        if not self._run.cell_errors:
+            return None
+        index = min(self._run.cell_errors)
+        return f"code cell {index + 1} {self._run.cell_errors[index]}"
+
     def new(self, name, *args, **kwargs):
         """Build an instance of the notebook's class `name`; a `Remote`."""
         made = self.call(name, *args, **kwargs)
