@@ -225,12 +225,17 @@ def _process_owners() -> dict:
 
 
 def _kill_user(uid, patience=5.0):
-    """SIGKILL every process of `uid`, again while forks race the kill."""
+    """SIGKILL every process of `uid`."""
+    _kill_until_gone(lambda: [pid for pid, owner in _process_owners().items() if owner == uid], patience)
+
+
+def _kill_until_gone(find_pids, patience, before_each_round=None):
+    """SIGKILL every process `find_pids()` lists, again while forks race the
+    kill, until none is left or `patience` seconds have passed."""
     deadline = time.monotonic() + patience
-    while time.monotonic() < deadline:
-        pids = [pid for pid, owner in _process_owners().items() if owner == uid]
-        if not pids:
-            return
+    while (pids := find_pids()) and time.monotonic() < deadline:
+        if before_each_round:
+            before_each_round()
         for pid in pids:
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -478,16 +483,11 @@ class ControlGroup:
         """SIGKILL every process in the group, again while forks race the
         kill, until none is left or `patience` seconds have passed."""
         kill_file = self.folders["pids"] / "cgroup.kill"
-        deadline = time.monotonic() + patience
-        while (pids := self.pids()) and time.monotonic() < deadline:
+
+        def kill_the_group():   # cgroup v2 kills the whole group in one write
             if kill_file.exists():
                 kill_file.write_text("1")
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
-            time.sleep(0.02)
+        _kill_until_gone(self.pids, patience, kill_the_group)
 
     def close(self):
         self.kill_all()
