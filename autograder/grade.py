@@ -49,7 +49,7 @@ def grade_paths(paths, *, workers=1, limits=None, on_result=None, journal=None,
     SandboxUnavailable, before anything is graded, where `mode` cannot run."""
     sandbox.require(mode)
     submissions = find_notebooks(paths)
-    secret = secret or seeds.grader_secret()  # read (or made) once, before threads race for it
+    secret = secret or default_secret()  # read (or made) once, before threads race for it
     limits = limits or Limits()
 
     def grade_one(path):
@@ -76,13 +76,19 @@ def file_sha256(path) -> str | None:
         return None
 
 
+def default_secret() -> str:
+    """The instructor's secret, read or made; a student edition's public checks
+    draw no hidden inputs, so there none is read or made (the public seed)."""
+    return seeds.grader_secret() if registry.edition() == "full" else seeds.PUBLIC_SEED
+
+
 def grader_fingerprint(secret=None) -> str:
     """Changes whenever a re-grade could give other results: the secret the
     hidden inputs are drawn from, or the code of the grader, its checks and
     references, or the support package the notebooks import (not data/,
     which is large: grade with --fresh after changing it). A journal written
     by another grader is not trusted."""
-    digest = hashlib.sha256((secret or seeds.grader_secret()).encode())
+    digest = hashlib.sha256((secret or default_secret()).encode())
     support_package = Path(importlib.util.find_spec("lmcourse").origin).parent
     for package in (Path(__file__).parent, support_package):
         for source in sorted(package.rglob("*.py")):
@@ -94,7 +100,7 @@ def grader_fingerprint(secret=None) -> str:
 def grade_submission(path, limits=None, *, mode=sandbox.DEFAULT_MODE, secret=None) -> list[dict]:
     """The rows of one notebook. SandboxUnavailable where `mode` cannot run;
     the hidden inputs are drawn from `secret` (the instructor's by default)."""
-    rows = _grade_notebook(path, limits or Limits(), mode, secret or seeds.grader_secret())
+    rows = _grade_notebook(path, limits or Limits(), mode, secret or default_secret())
     for row in rows:
         row["sandbox"] = mode
     return rows
