@@ -17,6 +17,9 @@ from typing import Callable
 import nbformat
 
 REPO = Path(__file__).resolve().parent.parent
+# A notebook's default run is repeated this many times (`BENCH_RUNS=1 make bench` for a quick look):
+# its time budgets make the steps, and so the results, vary from run to run.
+RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 
 
 def load_notebook_definitions(notebook: str | Path) -> dict:
@@ -62,13 +65,39 @@ def _is_definition(node: ast.stmt) -> bool:
     )
 
 
-def replace_setting(notebook: nbformat.NotebookNode, old: str, new: str) -> None:
-    """Replace `old`, a settings line or part of one, by `new` in the one cell that holds it;
-    a RuntimeError if not exactly one does (the notebook moved it: update the caller)."""
-    cells = [cell for cell in notebook.cells if old in cell.source]
-    if len(cells) != 1:
-        raise RuntimeError(f"{len(cells)} cells of the notebook hold {old!r}, not one; update this script")
-    cells[0].source = cells[0].source.replace(old, new)
+def merge_runs(runs: list[list[dict]]) -> list[dict]:
+    """The rows of repeated runs of one benchmark as one table: row i of every run
+    becomes one row, each value all runs share kept as is, numbers that differ
+    given as "lowest-highest", other values that differ joined by " / ", and `ok`
+    true only if every run met the target. Rows must line up: name them without
+    the numbers that vary (put those in columns)."""
+    if len({len(rows) for rows in runs}) != 1:
+        raise ValueError("the runs gave different numbers of rows")
+    merged = []
+    for rows in zip(*runs):
+        row = {}
+        for key in dict.fromkeys(key for one in rows for key in one):
+            values = [one.get(key, "") for one in rows]
+            if key == "ok":
+                row[key] = all(values)
+            elif all(value == values[0] for value in values):
+                row[key] = values[0]
+            elif all(isinstance(value, (int, float)) and not isinstance(value, bool) for value in values):
+                row[key] = f"{format_number(min(values))}-{format_number(max(values))}"
+            else:
+                row[key] = " / ".join(dict.fromkeys(str(value) for value in values))
+        merged.append({**row, "runs": len(runs)})
+    return merged
+
+
+def format_number(value: float) -> str:
+    """A measurement as the tables print it: whole numbers as they are, then as many
+    decimals as a value of its size needs."""
+    if isinstance(value, int):
+        return str(value)
+    if value != value:  # NaN: not reached
+        return "nan"
+    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.2f}" if abs(value) >= 1 else f"{value:.3f}"
 
 
 def parameters_cell(notebook: nbformat.NotebookNode) -> int:

@@ -22,10 +22,11 @@ BENCHMARKS = [
 
 
 def format_value(value) -> str:
+    from bench import format_number
     if isinstance(value, bool):
         return "yes" if value else "NO"
-    if isinstance(value, float):
-        return f"{value:.2f}"
+    if isinstance(value, (int, float)):
+        return format_number(value)
     return str(value)
 
 

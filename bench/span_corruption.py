@@ -15,7 +15,7 @@ reported but not required.
 """
 from __future__ import annotations
 
-from bench import REPO, run_notebook
+from bench import REPO, RUNS, merge_runs, run_notebook
 
 SEED = "the notebook's own (seed_everything(0) for pretraining, seed_everything(1) for fine-tuning)"
 
@@ -42,11 +42,20 @@ print(json.dumps({
 
 
 def run() -> list[dict]:
+    rows = merge_runs([default_run() for _ in range(RUNS)])
+    seconds, _ = run_notebook(NOTEBOOK, REPORT_CELL, grading=True)
+    rows.append({"benchmark": "04 notebook, grading mode", "seconds": seconds,
+                 "target": f"<= {NOTEBOOK_TARGET_S['grading']:g} s", "ok": seconds <= NOTEBOOK_TARGET_S["grading"]})
+    return rows
+
+
+def default_run() -> list[dict]:
+    """One Run All in default settings: its rows."""
     seconds, report = run_notebook(NOTEBOOK, REPORT_CELL, grading=False)
     pretrain, scores = report["pretrain"], report["scores"]
     rows = [{"benchmark": f"04 notebook, default settings ({report['device']})", "seconds": seconds,
              "target": f"<= {NOTEBOOK_TARGET_S['default']:g} s", "ok": seconds <= NOTEBOOK_TARGET_S["default"]},
-            {"benchmark": f"04 span-corruption pretraining, {pretrain['steps']} steps", "seconds": pretrain["seconds"],
+            {"benchmark": "04 span-corruption pretraining", "steps": pretrain["steps"], "seconds": pretrain["seconds"],
              "tokens_per_s": round(pretrain["tokens"] / pretrain["seconds"]), "val_loss": pretrain["val_loss"],
              "baseline": "unigram", "baseline_loss": pretrain["unigram_loss"],
              "hidden_tokens_exact": pretrain["hidden_token_accuracy"],
@@ -55,18 +64,15 @@ def run() -> list[dict]:
              # the last step may end a little past the budget
              "ok": pretrain["seconds"] <= PRETRAIN_TARGET_S + 5 and pretrain["val_loss"] < pretrain["unigram_loss"]}]
     for name, finetune in report["finetune"].items():
-        rows.append({"benchmark": f"04 fine-tune Folio -> modern, {name}, {finetune['steps']} steps",
+        rows.append({"benchmark": f"04 fine-tune Folio -> modern, {name}", "steps": finetune["steps"],
                      "seconds": finetune["seconds"], "tokens_per_s": round(finetune["tokens"] / finetune["seconds"]),
                      "test_cer_pct": 100 * scores[name]["CER"], "exact_lines_pct": 100 * scores[name]["exact lines"],
                      "letters_only_cer_pct": 100 * scores[name]["CER, letters only"]})
     pretrained, scratch, copy = (scores[name]["CER"] for name in ("pretrained", "from scratch", COPY))
     start = "the course checkpoint" if report["checkpoint"] else "this run's"
-    rows.append({"benchmark": f"04 test CER % on held-out plays ({report['test_lines']} lines; pretrained: "
-                              f"{start}, {report['pretrained_steps']} steps)",
+    rows.append({"benchmark": f"04 test CER % on held-out plays ({report['test_lines']} lines; pretrained: {start})",
+                 "pretrained_steps": report["pretrained_steps"],
                  "pretrained": 100 * pretrained, "scratch": 100 * scratch, "baseline": COPY,
                  "baseline_cer_pct": 100 * copy, "beats_copy": pretrained < copy,
                  "target": "pretrained < scratch", "ok": pretrained < scratch})
-    seconds, _ = run_notebook(NOTEBOOK, REPORT_CELL, grading=True)
-    rows.append({"benchmark": "04 notebook, grading mode", "seconds": seconds,
-                 "target": f"<= {NOTEBOOK_TARGET_S['grading']:g} s", "ok": seconds <= NOTEBOOK_TARGET_S["grading"]})
     return rows

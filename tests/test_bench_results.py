@@ -32,3 +32,16 @@ def test_each_section_names_its_commit_and_machine(results_file):
     text = results.section("bench.a", [{"x": 1}], 0.0, 0.5, "none")
     facts = results.conditions()
     assert facts["commit"] in text and facts["machine"] in text and "cores" in facts["machine"]
+
+
+def test_repeated_runs_merge_into_ranges():
+    from bench import merge_runs
+    first = [{"benchmark": "run", "seconds": 451.2, "accuracy": 0.1403, "device": "cpu", "ok": True}]
+    second = [{"benchmark": "run", "seconds": 459.9, "accuracy": 0.143, "device": "cpu", "ok": False}]
+    (row,) = merge_runs([first, second])
+    assert row == {"benchmark": "run", "seconds": "451-460", "accuracy": "0.140-0.143", "device": "cpu",
+                   "ok": False, "runs": 2}
+    # A target met in every run stays met; rows that do not line up are refused.
+    assert merge_runs([first, first])[0]["ok"] is True
+    with pytest.raises(ValueError):
+        merge_runs([first, first + first])
