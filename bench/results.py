@@ -37,7 +37,8 @@ def conditions() -> dict:
         done = subprocess.run(["git", *args], cwd=RESULTS.parent, capture_output=True, text=True)
         return done.stdout.strip()
     commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    if git("status", "--porcelain", "--untracked-files=no"):
+    # RESULTS.md itself is rewritten by each benchmark of a run: not a change to the code measured.
+    if git("status", "--porcelain", "--untracked-files=no", "--", ".", f":!{RESULTS.name}"):
         commit += " (with uncommitted changes)"
     return {"commit": commit,
             "machine": f"{_cpu_name()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
