@@ -7,7 +7,8 @@ PY     := $(VENV)/bin/python
 TORCH  ?= torch==2.13.0
 # Parallel test workers (variants of the notebooks are graded in parallel).
 JOBS   ?= 2
-# make grade: what to grade, where the report goes; WORKERS=n (default one per
+# make grade: what to grade, where the report goes (beside it: gradebook.csv,
+# canvas.csv and feedback/, one page per student); WORKERS=n (default one per
 # core), FRESH=1 to ignore the journal of an earlier run.
 SUBMISSIONS ?= examples/submissions
 REPORT ?= reports/grades.json
@@ -58,6 +59,7 @@ student-edition: $(VENV)/.installed
 
 grade: $(VENV)/.installed sandbox
 	$(PY) -m autograder grade $(SUBMISSIONS) --json $(REPORT) --csv $(REPORT:.json=.csv) \
+	  --gradebook $(dir $(REPORT))gradebook.csv --canvas $(dir $(REPORT))canvas.csv --feedback $(dir $(REPORT))feedback \
 	  $(if $(WORKERS),--workers $(WORKERS)) $(if $(FRESH),--fresh)
 
 bench: $(VENV)/.installed

@@ -17,10 +17,12 @@ c.Autograde.autograde_preprocessors = AUTOGRADE_PREPROCESSORS
 # without user namespaces, "none" for no isolation), and recorded.
 # c.SandboxedAutograde.sandbox_mode = "unprivileged"
 
-# `nbgrader zip_collect` for files downloaded from an LMS, named like
-# 01_tokenization_alice_attempt_2026-11-20-10-00-00_01_tokenization.ipynb:
-# the student's id, the time of the attempt, then the notebook's file name.
+# `nbgrader zip_collect` for files downloaded from an LMS: choose the pattern
+# of yours, "blackboard" (Homework 1_j.doe-2_attempt_2026-11-20-10-00-00_01_tokenization.ipynb),
+# "canvas" (smithjane_12345_678901_01_tokenization.ipynb) or "moodle"
+# (Jane Doe_123456_assignsubmission_file_/01_tokenization.ipynb); autograder/lms.py
+# says what each part is.
+from autograder.lms import FILE_NAMES  # noqa: E402
+
 c.ZipCollectApp.strict = True
-c.FileNameCollectorPlugin.named_regexp = (
-    r".*_(?P<student_id>[A-Za-z0-9]+)_attempt_(?P<timestamp>[0-9\-]+)_(?P<file_id>.*)"
-)
+c.FileNameCollectorPlugin.named_regexp = FILE_NAMES["blackboard"]

@@ -7,7 +7,8 @@ import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 
-NOTEBOOK_ORDER = ("01_tokenization", "02_masked_lm", "03_causal_lm", "04_span_corruption")
+NOTEBOOK_ORDER = ("00_pretraining_data", "01_tokenization", "02_masked_lm", "03_causal_lm", "04_span_corruption",
+                  "05_choosing_a_model")
 
 
 @dataclass(frozen=True)

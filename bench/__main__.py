@@ -15,6 +15,7 @@ import time
 BENCHMARKS = [
     "bench.bpe",
     "bench.grading",
+    "bench.gradescope",
     "bench.masked_lm",
     "bench.causal_lm",
     "bench.span_corruption",

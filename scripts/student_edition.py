@@ -32,10 +32,12 @@ TEMPLATES = Path(__file__).resolve().parent / "student_edition"
 # The grader's engine: how a notebook runs in a worker and how rows are made.
 # Not its hidden checks (autograder/hidden), references (autograder/reference)
 # or the nbgrader plug-in, which are the instructor's.
-ENGINE = ("__init__.py", "__main__.py", "expect.py", "grade.py", "notebook.py", "public.py",
-          "registry.py", "report.py", "sandbox.py", "seeds.py", "selfcheck.py", "session.py",
+ENGINE = ("__init__.py", "__main__.py", "classroom.py", "expect.py", "grade.py", "lms.py", "notebook.py",
+          "public.py", "registry.py", "report.py", "sandbox.py", "seeds.py", "selfcheck.py", "session.py",
           "wire.py", "worker.py")
 COPIED = ("lmcourse", "data", "LICENSE", "scripts/install-torch.sh")
+# Templates that go somewhere other than the edition's top folder.
+TEMPLATE_PLACES = {"classroom.yml": ".github/workflows/classroom.yml"}
 # Never in a student edition (scan() looks for each).
 FORBIDDEN_PARTS = {"solutions", "hidden", "reference", "examples", "tests", ".git", "bench"}
 FORBIDDEN_NAMES = re.compile(r"^(\.autograder-secret|autograder-secret|\.secret)$")
@@ -73,7 +75,10 @@ def build(url: str, out: Path) -> Path:
     for template in sorted(TEMPLATES.iterdir()):
         text = template.read_text(encoding="utf-8")
         text = text.replace("{COURSE_URL}", url).replace("{COURSE_NAME}", url.rstrip("/").rsplit("/", 1)[1])
-        (out / template.name.removesuffix(".template")).write_text(text, encoding="utf-8")
+        name = template.name.removesuffix(".template")
+        target = out / TEMPLATE_PLACES.get(name, name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
     (out / ".gitignore").write_text(".venv/\n__pycache__/\n*.egg-info/\n.ipynb_checkpoints/\nbuild/\n")
 
     problems = scan(out)

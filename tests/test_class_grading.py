@@ -2,9 +2,9 @@
 resumes without duplicates or losses, a re-grade is identical, the worked
 example class gets the grades its README states, and the learner's
 self-check gives the verdicts the instructor's grader gives."""
+import csv
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -151,6 +151,19 @@ def test_make_grade_grades_the_examples_as_their_readme_says(tmp_path):
     assert graded == expected
     for submission, exercises in expected.items():
         assert f"{submission}  {exercises['total']:g}/7" in result.stdout  # the printed table
+    # Beside the report: a gradebook row and a feedback page per student (the folder's name),
+    # which shows the messages and no line of the hidden checks.
+    with open(reports / "gradebook.csv", newline="") as file:
+        gradebook = {line["student"]: float(line["total"]) for line in csv.DictReader(file)}
+    assert gradebook == {Path(submission).parent.name: exercises["total"]
+                         for submission, exercises in expected.items()}
+    hidden = [line.strip() for line in (REPO / "autograder" / "hidden" / "tokenization.py").read_text().splitlines()
+              if len(line.strip()) > 40]
+    for student in gradebook:
+        page = (reports / "feedback" / f"{student}.html").read_text()
+        assert "01_tokenization" in page and not [line for line in hidden if line in page], student
+    assert "SyntaxError" in (reports / "feedback" / "erin.html").read_text()
+    assert (reports / "canvas.csv").read_text().startswith("Student,ID,SIS User ID,SIS Login ID,Section,")
 
 
 # ------------------------------------------------------------- self-check

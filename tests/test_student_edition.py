@@ -14,6 +14,9 @@ What runs, and what it proves:
   graded exercise, with nbgrader's points.
 - Installed non-editable in a fresh environment (no hidden checks there), its
   finished notebooks run top to bottom in grading mode with no error.
+- GitHub Classroom: its workflow runs the self-check as `python -m autograder
+  classroom` and hands the result to the reporter action under the names the
+  reporter reads; the result has a test per exercise scored with its points.
 - A learner who is not root, on a read-only install, self-checks notebook 01:
   full marks finished, nothing blank, merge_pair alone failing with the check
   cell's own message when it is wrong; the table says the instructor's grade
@@ -331,3 +334,41 @@ def test_self_check_as_a_learner_on_a_read_only_install(edition, installed, shar
         assert all(phrase in check["shown"] for phrase in RUNS_MORE), (label, check["shown"])
     made = [path for folder in (home, edition, installed.parent.parent) for path in folder.rglob("*secret*")]
     assert made == []
+
+
+def test_github_classroom_workflow_reports_the_self_checks_points(edition, installed, tmp_path):
+    import yaml
+    from autograder.classroom import decode
+    workflow = yaml.safe_load((edition / ".github" / "workflows" / "classroom.yml").read_text())
+    steps = {step.get("id") or step.get("name"): step for step in workflow["jobs"]["run-autograding-tests"]["steps"]}
+    reporter = steps["Autograding Reporter"]
+    assert reporter["uses"].startswith("classroom-resources/autograding-grading-reporter@")
+    # The reporter reads the runner's result from <RUNNER>_RESULTS (upper case).
+    (runner,) = reporter["with"]["runners"].split(",")
+    assert reporter["env"][f"{runner.upper()}_RESULTS"] == f"${{{{ steps.{runner}.outputs.result }}}}"
+    command = steps[runner]["run"]
+    assert command.startswith("python -m autograder classroom $NOTEBOOKS --output")
+    for notebook in workflow["env"]["NOTEBOOKS"].split():
+        assert (edition / notebook).is_file(), notebook
+
+    released = edition / "notebooks" / "01_tokenization.ipynb"
+    finished = finished_notebook(released, tmp_path / "finished")
+    output = tmp_path / "github_output"
+    output.write_text("earlier=kept\n")
+    env = {**os.environ, "LMCOURSE_DATA": str(edition / "data"), "HOME": str(tmp_path)}
+    env.pop("AUTOGRADER_SECRET", None)
+    done = subprocess.run([str(installed), "-m", "autograder", "classroom", str(finished), str(released),
+                           "--output", str(output)], cwd=edition, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    earlier, line = output.read_text().splitlines()
+    assert earlier == "earlier=kept" and line.startswith("result=")
+    result = decode(line.removeprefix("result="))
+    points = nbgrader_points(released)
+    assert result["version"] == 1 and result["status"] == "fail" and result["max_score"] == 2 * sum(points.values())
+    scored = {}
+    for test in result["tests"]:
+        assert set(test) >= {"name", "status", "score", "message"}
+        scored.setdefault(test["filename"], {})[test["name"]] = (test["status"], test["score"])
+    assert scored[str(finished)] == {f"01_tokenization: {name}": ("pass", p) for name, p in points.items()}
+    assert all(status != "pass" and score == 0 for status, score in scored[str(released)].values())
