@@ -162,6 +162,14 @@ def describe(error):
 
 def main():
     read_fd, write_fd = int(sys.argv[1]), int(sys.argv[2])
+    # Where memory runs out for the whole machine or container (Gradescope's 768 MB), the kernel
+    # kills this worker, never the grader that must write the report. Raising one's own score
+    # needs no privilege; lowering it again does, so student code cannot undo it.
+    try:
+        with open("/proc/self/oom_score_adj", "w") as file:
+            file.write("1000")
+    except OSError:
+        pass
     if len(sys.argv) > 3:
         # Before any student code: a fork bomb stops here (threads count too).
         resource.setrlimit(resource.RLIMIT_NPROC, (int(sys.argv[3]), int(sys.argv[3])))
