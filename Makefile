@@ -68,6 +68,7 @@ bench: $(VENV)/.installed
 data: $(VENV)/.installed
 	$(PY) data/build_data.py
 	$(PY) data/build_folio_pairs.py
+	$(PY) data/build_pretraining_data.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache reports

@@ -13,6 +13,7 @@ import sys
 import time
 
 BENCHMARKS = [
+    "bench.pretraining_data",
     "bench.bpe",
     "bench.grading",
     "bench.gradescope",
