@@ -20,6 +20,7 @@ BENCHMARKS = [
     "bench.masked_lm",
     "bench.causal_lm",
     "bench.span_corruption",
+    "bench.choosing_a_model",
 ]
 
 
