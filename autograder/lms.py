@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .registry import NOTEBOOK_ORDER, exercises_for
+from .report import _replaced_at_close, by_submission
 
 # The names each LMS gives the files of a "download all submissions", as the
 # regular expressions nbgrader's FileNameCollectorPlugin takes (matched from
@@ -115,7 +116,6 @@ def gradebook(rows, roots=()) -> list[dict]:
 
 
 def write_gradebook_csv(table, path) -> None:
-    from .report import _replaced_at_close
     columns = list(dict.fromkeys(key for line in table for key in line)) or ["student", "total"]
     with _replaced_at_close(path) as file:
         writer = csv.DictWriter(file, fieldnames=columns)
@@ -133,7 +133,6 @@ def write_canvas_csv(table, path) -> None:
     `ID` (the Canvas user id, from Canvas's download names), `SIS User ID`,
     `SIS Login ID` (the student's id from any other source), `Section`, then
     a column per notebook, with a `Points Possible` row first."""
-    from .report import _replaced_at_close
     notebooks = [name for name in NOTEBOOK_ORDER if any(name in line for line in table)]
     with _replaced_at_close(path) as file:
         writer = csv.writer(file)
@@ -172,12 +171,7 @@ def safe_file_name(name: str) -> str:
 def feedback_page(student: str, rows) -> str:
     escape = html.escape
     sections = []
-    by_submission = {}
-    for row in rows:
-        by_submission.setdefault(row["submission"], []).append(row)
-    for submission, its_rows in by_submission.items():
-        scored = sum(row["points"] for row in its_rows)
-        total = sum(row["max_points"] for row in its_rows)
+    for submission, its_rows, scored, total in by_submission(rows):
         lines = "".join(
             f"<tr class=\"{escape(row['status'])}\"><td>{escape(str(row['exercise'] or '-'))}</td>"
             f"<td>{row['points']:g}/{row['max_points']:g}</td><td>{escape(row['status'])}</td>"

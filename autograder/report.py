@@ -103,16 +103,21 @@ class Journal:
         self.close()
 
 
+def by_submission(rows):
+    """(submission, its rows, points scored, points there were), in the
+    order submissions first appear."""
+    grouped = {}
+    for row in rows:
+        grouped.setdefault(row["submission"], []).append(row)
+    return [(submission, its_rows, sum(row["points"] for row in its_rows),
+             sum(row["max_points"] for row in its_rows)) for submission, its_rows in grouped.items()]
+
+
 def summary_table(rows) -> str:
     """A small per-exercise table for people reading a terminal: each
     submission's total, then its exercises."""
     lines = [f"{'exercise':<34} {'points':>8}  {'status':<8} message"]
-    by_submission = {}
-    for row in rows:
-        by_submission.setdefault(row["submission"], []).append(row)
-    for submission, its_rows in by_submission.items():
-        scored = sum(row["points"] for row in its_rows)
-        total = sum(row["max_points"] for row in its_rows)
+    for submission, its_rows, scored, total in by_submission(rows):
         lines.append(f"{submission}  {scored:g}/{total:g}")
         for row in its_rows:
             points = f"{row['points']:g}/{row['max_points']:g}"
