@@ -98,6 +98,29 @@ def grade_labelled(notebooks: dict, workers=2) -> dict:
     return {label: rows[str(path)] for label, path in notebooks.items()}
 
 
+def graded_variants(name, folder, *, base, correct, wrong, rounds, cheats=None, also_correct=None,
+                    extra=None) -> dict:
+    """Notebook `name`'s variants, graded in one batch: {label: {exercise: row}}. The labels are
+    "solutions"; "blank" (the release); "correct" (`base` with each exercise's cell replaced by
+    `correct`'s, and by `also_correct`'s: {exercise: source}); "round r" (`base` with the r-th
+    round's wrong versions, `rounds` as from wrong_rounds()); and each cheat of `cheats`
+    ({what: (cells appended to `base`, the exercises they make wrong)}). `extra` adds
+    {label: path} notebooks built by the caller."""
+    folder = Path(folder)
+    notebooks = {
+        "solutions": solutions_notebook(name),
+        "blank": release_or_blank(name, folder / "blank"),
+        "correct": variant(base, folder / "correct", replace={
+            f"{exercise}_code": source for exercise, source in (correct | (also_correct or {})).items()}),
+    }
+    for r, wrong_round in enumerate(rounds):
+        notebooks[f"round {r}"] = variant(base, folder / f"round{r}", replace={
+            f"{exercise}_code": wrong[exercise][what] for exercise, what in wrong_round.items()})
+    for number, (what, (cells, _)) in enumerate((cheats or {}).items()):
+        notebooks[what] = variant(base, folder / f"cheat{number}", append=cells)
+    return grade_labelled(notebooks | (extra or {}))
+
+
 def definitions_only(source, folder, markers) -> Path:
     """A copy of the notebook with only the exercises' cells and the code
     cells containing one of `markers` (set-up, given classes): what the hidden

@@ -89,18 +89,8 @@ CHEATS = {
 def graded(tmp_path_factory):
     """Every variant graded in one batch, two at a time: {label: {exercise: row}}."""
     folder = tmp_path_factory.mktemp("grade_01")
-    notebooks = {
-        "solutions": SOLUTIONS,
-        "blank": helpers.release_or_blank(NOTEBOOK, folder / "blank"),
-        "correct": helpers.variant(SOLUTIONS, folder / "correct",
-                                   replace={f"{exercise}_code": source for exercise, source in CORRECT.items()}),
-    }
-    for r, wrong in enumerate(ROUNDS):
-        notebooks[f"round {r}"] = helpers.variant(SOLUTIONS, folder / f"round{r}", replace={
-            f"{exercise}_code": WRONG[exercise][what] for exercise, what in wrong.items()})
-    for number, (what, (cells, _)) in enumerate(CHEATS.items()):
-        notebooks[what] = helpers.variant(SOLUTIONS, folder / f"cheat{number}", append=cells)
-    return helpers.grade_labelled(notebooks)
+    return helpers.graded_variants(NOTEBOOK, folder, base=SOLUTIONS, correct=CORRECT, wrong=WRONG, rounds=ROUNDS,
+                                   cheats=CHEATS)
 
 
 # ----------------------------------------------------------------- grading

@@ -28,6 +28,8 @@ POINTS = {exercise.name: exercise.points for exercise in registry.exercises_for(
 grading = pytest.mark.xdist_group("grade_02")
 
 WRONG_CASES = [(exercise, what) for exercise, variants in WRONG.items() for what in variants]
+# One wrong version per graded notebook: a wrong piece would fail the checks of what builds on it.
+ROUNDS = [{exercise: what} for exercise, what in WRONG_CASES]
 # The cells a grader needs besides the exercises: imports and constants, the given TinyBertConfig.
 DEFINITION_CELLS = ("import torch.nn as nn", "class TinyBertConfig")
 
@@ -37,21 +39,13 @@ def graded(tmp_path_factory):
     """Every variant graded in one batch, two at a time: {label: {exercise: row}}."""
     folder = tmp_path_factory.mktemp("grade_02")
     lean = helpers.definitions_only(SOLUTIONS, folder / "lean", DEFINITION_CELLS)
-    notebooks = {
-        "solutions": SOLUTIONS,
-        "blank": helpers.release_or_blank(NOTEBOOK, folder / "blank"),
-        "correct": helpers.variant(lean, folder / "correct",
-                                   replace={f"{exercise}_code": source for exercise, source in CORRECT.items()}),
-    }
     # TinyBert passes `attention` a keyword the notebook's signature does not have (its own
     # attention accepts it): the grader's stand-in refuses it, and the row must say why.
-    notebooks["extra keyword"] = helpers.variant(lean, folder / "extra_keyword", replace={
+    extra_keyword = helpers.variant(lean, folder / "extra_keyword", replace={
         "attention_code": CORRECT["attention"].replace("mask=None):", "mask=None, dropout_p=0.0):"),
         "TinyBert_code": CORRECT["TinyBert"].replace("attention(q, k, v, mask)", "attention(q, k, v, mask, dropout_p=0.0)")})
-    for number, (exercise, what) in enumerate(WRONG_CASES):
-        notebooks[exercise, what] = helpers.variant(lean, folder / f"wrong{number}",
-                                                    replace={f"{exercise}_code": WRONG[exercise][what]})
-    return helpers.grade_labelled(notebooks)
+    return helpers.graded_variants(NOTEBOOK, folder, base=lean, correct=CORRECT, wrong=WRONG, rounds=ROUNDS,
+                                   extra={"extra keyword": extra_keyword})
 
 
 # ----------------------------------------------------------------- grading
@@ -69,7 +63,7 @@ def test_blank_release_gets_zero_with_a_row_per_exercise(graded):
 @grading
 @pytest.mark.parametrize("exercise, what", WRONG_CASES, ids=[f"{e}: {w}" for e, w in WRONG_CASES])
 def test_wrong_code_loses_only_its_exercise(graded, exercise, what):
-    helpers.expect_only_failed(graded[exercise, what], POINTS, {exercise: what})
+    helpers.expect_only_failed(graded[f"round {WRONG_CASES.index((exercise, what))}"], POINTS, {exercise: what})
 
 
 @grading

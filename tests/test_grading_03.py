@@ -87,19 +87,8 @@ def graded(tmp_path_factory):
     """Every variant graded in one batch, two at a time: {label: {exercise: row}}."""
     folder = tmp_path_factory.mktemp("grade_03")
     lean = helpers.definitions_only(SOLUTIONS, folder / "lean", DEFINITION_CELLS)
-    notebooks = {
-        "solutions": SOLUTIONS,
-        "blank": helpers.release_or_blank(NOTEBOOK, folder / "blank"),
-        "correct": helpers.variant(lean, folder / "correct",
-                                   replace={f"{exercise}_code": source for exercise, source in CORRECT.items()}
-                                   | {"attention_code": ATTENTION_SOFTMAX_OVER_QUERIES}),
-    }
-    for r, wrong in enumerate(ROUNDS):
-        notebooks[f"round {r}"] = helpers.variant(lean, folder / f"round{r}", replace={
-            f"{exercise}_code": WRONG[exercise][what] for exercise, what in wrong.items()})
-    for number, (what, (cells, _)) in enumerate(CHEATS.items()):
-        notebooks[what] = helpers.variant(lean, folder / f"cheat{number}", append=cells)
-    return helpers.grade_labelled(notebooks)
+    return helpers.graded_variants(NOTEBOOK, folder, base=lean, correct=CORRECT, wrong=WRONG, rounds=ROUNDS,
+                                   cheats=CHEATS, also_correct={"attention": ATTENTION_SOFTMAX_OVER_QUERIES})
 
 
 # ----------------------------------------------------------------- grading

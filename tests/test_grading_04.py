@@ -17,7 +17,6 @@ split...)."""
 import inspect
 import random
 
-import nbformat
 import pytest
 import torch
 
@@ -55,17 +54,8 @@ def graded(tmp_path_factory):
     """Every variant graded in one batch, two at a time: {label: {exercise: row}}."""
     folder = tmp_path_factory.mktemp("grade_04")
     lean = helpers.definitions_only(SOLUTIONS, folder / "lean", DEFINITION_CELLS)
-    notebooks = {
-        "solutions": SOLUTIONS,
-        "blank": helpers.release_or_blank(NOTEBOOK, folder / "blank"),
-        "correct": helpers.variant(lean, folder / "correct",
-                                   replace={f"{exercise}_code": source for exercise, source in CORRECT.items()}
-                                   | {"attention_code": WRONG_ATTENTION}),
-    }
-    for r, wrong in enumerate(ROUNDS):
-        notebooks[f"round {r}"] = helpers.variant(lean, folder / f"round{r}", replace={
-            f"{exercise}_code": WRONG[exercise][what] for exercise, what in wrong.items()})
-    return helpers.grade_labelled(notebooks)
+    return helpers.graded_variants(NOTEBOOK, folder, base=lean, correct=CORRECT, wrong=WRONG, rounds=ROUNDS,
+                                   also_correct={"attention": WRONG_ATTENTION})
 
 
 # ----------------------------------------------------------------- grading
