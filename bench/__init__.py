@@ -20,6 +20,8 @@ REPO = Path(__file__).resolve().parent.parent
 # A notebook's default run is repeated this many times (`BENCH_RUNS=1 make bench` for a quick look):
 # its time budgets make the steps, and so the results, vary from run to run.
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+# Every notebook's wall-time targets on 2 CPU cores: a Run All in default settings, and grading mode.
+NOTEBOOK_TARGET_S = {"default": 600.0, "grading": 60.0}
 
 
 def load_notebook_definitions(notebook: str | Path) -> dict:
@@ -125,6 +127,19 @@ def inject_parameters(notebook: nbformat.NotebookNode, parameters: dict) -> None
     cell = nbformat.v4.new_code_cell(source)
     cell.metadata["tags"] = ["injected-parameters"]
     notebook.cells.insert(index + 1, cell)
+
+
+def wall_time_row(notebook_path: Path, mode: str, seconds: float, device: str = "") -> dict:
+    """A notebook's wall time against its target: mode "default" (run on `device`) or "grading"."""
+    what = f"default settings ({device})" if mode == "default" else "grading mode"
+    return {"benchmark": f"{notebook_path.name[:2]} notebook, {what}", "seconds": seconds,
+            "target": f"<= {NOTEBOOK_TARGET_S[mode]:g} s", "ok": seconds <= NOTEBOOK_TARGET_S[mode]}
+
+
+def grading_mode_row(notebook_path: Path, report_cell: str) -> dict:
+    """The notebook run once in grading mode: its wall-time row."""
+    seconds, _ = run_notebook(notebook_path, report_cell, grading=True)
+    return wall_time_row(notebook_path, "grading", seconds)
 
 
 def run_notebook(notebook_path: Path, report_cell: str, grading: bool,

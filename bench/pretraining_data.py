@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import json
 
-from bench import REPO, run_notebook
+from bench import REPO, grading_mode_row, run_notebook, wall_time_row
 
 SEED = "the notebook's SEEDS (0, 1, 2): each seeds the model's initialisation and its batches"
 
 NOTEBOOK = REPO / "solutions" / "00_pretraining_data.ipynb"
-NOTEBOOK_TARGET_S = {"default": 600.0, "grading": 60.0}
 # Appended to the notebook: its measurements, as one JSON line on stdout.
 REPORT_CELL = """
 import json
@@ -48,21 +47,18 @@ def run() -> list[dict]:
 def measure() -> tuple[list[dict], dict]:
     """Both runs of the notebook: (rows, the JSON line)."""
     seconds, report = run_notebook(NOTEBOOK, REPORT_CELL, grading=False)
-    grading_seconds, _ = run_notebook(NOTEBOOK, REPORT_CELL, grading=True)
-    return summarise(report, seconds, grading_seconds)
+    return summarise(report, seconds, grading_mode_row(NOTEBOOK, REPORT_CELL))
 
 
-def summarise(report: dict, seconds: float, grading_seconds: float) -> tuple[list[dict], dict]:
+def summarise(report: dict, seconds: float, grading_row: dict) -> tuple[list[dict], dict]:
     """The benchmark's rows and its JSON line, from the notebook's report and wall times."""
     raw, clean, seeds = report["raw"], report["clean"], report["seeds"]
     survival = report["survival"]
     (documents_in, _), (documents_kept, _) = survival["crawled"], list(survival.values())[-1]
     raw_mean, clean_mean = sum(raw) / len(raw), sum(clean) / len(clean)
     rows = [
-        {"benchmark": f"00 notebook, default settings ({report['device']})", "seconds": seconds,
-         "target": f"<= {NOTEBOOK_TARGET_S['default']:g} s", "ok": seconds <= NOTEBOOK_TARGET_S["default"]},
-        {"benchmark": "00 notebook, grading mode", "seconds": grading_seconds,
-         "target": f"<= {NOTEBOOK_TARGET_S['grading']:g} s", "ok": grading_seconds <= NOTEBOOK_TARGET_S["grading"]},
+        wall_time_row(NOTEBOOK, "default", seconds, report["device"]),
+        grading_row,
         {"benchmark": "00 cleaning pipeline (documents, characters)",
          **{stage.replace(" ", "_"): f"{n_documents} / {n_characters:,}"
             for stage, (n_documents, n_characters) in survival.items()}},
