@@ -17,6 +17,8 @@ Where the notebook's contents come from:
 - JupyterLab / Jupyter Notebook: the file the kernel was started for
   (`JPY_SESSION_NAME`), as last saved: save first (Ctrl+S);
 - VS Code: the file it names in `__vsc_ipynb_file__`, as last saved;
+- `jupyter nbconvert --execute`, papermill (no front end names the file): the
+  course notebook in the working folder whose exercises the kernel defines;
 - anywhere: `check_my_work("path/to/notebook.ipynb")`.
 """
 import json
@@ -33,8 +35,15 @@ STATUS_MARKS = {"passed": "✅", "failed": "❌", "error": "💥", "timeout": "�
 
 
 def check_my_work(path=None):
-    """Grades the notebook and shows a per-exercise table; returns the rows."""
-    source, note = _locate(path)
+    """Grades the notebook and shows a per-exercise table; returns the rows (None, with a
+    message saying what to do, where it cannot tell which notebook this is)."""
+    located = _locate(path)
+    if located is None:
+        print("Self-check: could not tell which notebook this is. Pass its path, e.g. "
+              "check_my_work('01_tokenization.ipynb'), or run "
+              "`python -m autograder check NOTEBOOK.ipynb` in a terminal.")
+        return None
+    source, note = located
     rows = grade_submission(str(source), mode=sandbox.self_check_mode(), secret=seeds.PUBLIC_SEED)
     for row in rows:
         row["submission"] = note
@@ -64,13 +73,23 @@ def _locate(path):
         saved = Path(tempfile.mkdtemp(prefix="selfcheck-")) / "colab.ipynb"
         saved.write_text(json.dumps(notebook))
         return saved, "this notebook, as it is now in Colab"
-    candidates = [os.environ.get("JPY_SESSION_NAME"), _ipython_global("__vsc_ipynb_file__")]
+    candidates = [os.environ.get("JPY_SESSION_NAME"), _ipython_global("__vsc_ipynb_file__"),
+                  _course_notebook_here()]
     for candidate in candidates:
         if candidate and candidate.endswith(".ipynb") and Path(candidate).is_file():
             saved_at = time.strftime("%H:%M:%S", time.localtime(Path(candidate).stat().st_mtime))
             return Path(candidate), f"{candidate} (as saved at {saved_at}: save first to check your latest edits)"
-    raise FileNotFoundError("Could not tell which notebook this is: pass its path, "
-                            "e.g. check_my_work('01_tokenization.ipynb').")
+    return None
+
+
+def _course_notebook_here():
+    """Where no front end names the file (`jupyter nbconvert --execute`, papermill): the course
+    notebook in the working folder whose exercises this kernel defines, if exactly one does."""
+    defined = _kernel_namespace()
+    matches = [name for name in registry.notebooks()
+               if all(exercise.name in defined for exercise in registry.exercises_for(name))
+               and Path(f"{name}.ipynb").is_file()]
+    return f"{matches[0]}.ipynb" if len(matches) == 1 else None
 
 
 def _in_a_notebook() -> bool:
@@ -81,11 +100,16 @@ def _in_a_notebook() -> bool:
         return False
 
 
-def _ipython_global(name):
+def _kernel_namespace() -> dict:
+    """The names the notebook's cells defined; {} outside IPython."""
     try:
-        return get_ipython().user_ns.get(name)  # noqa: F821  (defined inside IPython)
+        return get_ipython().user_ns  # noqa: F821  (defined inside IPython)
     except NameError:
-        return None
+        return {}
+
+
+def _ipython_global(name):
+    return _kernel_namespace().get(name)
 
 
 def _show(rows, note):

@@ -200,3 +200,25 @@ def test_self_check_in_colab_grades_the_notebook_as_it_is_in_the_front_end(partl
     assert asked == ["get_ipynb"]
     assert without_submission(rows) == cli_rows
     assert {row["submission"] for row in rows} == {"this notebook, as it is now in Colab"}
+
+
+def test_self_check_without_a_front_end_finds_the_notebook_by_the_exercises_it_defines(partly_wrong, monkeypatch):
+    """`jupyter nbconvert --execute` names no file: the course notebook in the working folder
+    whose exercises the kernel defines is the one checked."""
+    path, cli_rows = partly_wrong
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    monkeypatch.chdir(path.parent)
+    monkeypatch.setattr(selfcheck, "_kernel_namespace", lambda: dict.fromkeys(CORRECT))
+    rows = selfcheck.check_my_work()
+    assert without_submission(rows) == cli_rows
+    assert {row["submission"].split(" ")[0] for row in rows} == {"01_tokenization.ipynb"}
+
+
+def test_self_check_that_cannot_tell_the_notebook_says_what_to_do_and_raises_nothing(tmp_path, monkeypatch, capsys):
+    """Outside a front end, in a folder without the notebook: a message, not an exception (an
+    exception in the last cell makes `nbconvert --execute --inplace` keep none of the outputs)."""
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(selfcheck, "_kernel_namespace", lambda: dict.fromkeys(CORRECT))
+    assert selfcheck.check_my_work() is None
+    assert "check_my_work('01_tokenization.ipynb')" in capsys.readouterr().out
