@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import helpers
-from autograder import sandbox
 from wrong.tokenization import WRONG
 
 NOTEBOOK = "01_tokenization"
@@ -356,9 +355,8 @@ HUNT = (Path(__file__).parent / "hunt.py").read_text()
 
 def hunts_the_grader(ctx):
     """merge_pair is right only if hunt.py finds any of the grader's private
-    files (see hunt.py for where it looks)."""
-    roots = [str(path.resolve()) for path in sandbox.private_paths()]
-    return f"_GRADER_ROOTS = {roots!r}\n" + HUNT + f"""
+    files, wherever they lie (see hunt.py for where it looks)."""
+    return HUNT + f"""
 _solution_merge_pair = merge_pair
 {wrong("merge_pair", "right to left")}
 if _found:

@@ -20,11 +20,7 @@ Where it looks:
 - every account's home folder (/etc/passwd), for the secret's files.
 
 It does not search the whole file system: under `unprivileged`, files every
-user may read are not contained, by design (docs/sandbox.md). For the same
-reason a file counts only under the grader's own private paths, which the
-test sets in `_GRADER_ROOTS` (sandbox.private_paths()): another copy of the
-course that some process on a developer's machine has open is not this
-grader's to protect.
+user may read are not contained, by design (docs/sandbox.md).
 A file counts only if it has content: a masked file (/dev/null) or an empty
 folder is what a sandbox is meant to show."""
 import glob
@@ -36,7 +32,6 @@ import sys
 import time
 
 _SECRET_NAMES = {".autograder-secret", "autograder-secret", ".secret"}
-_GRADER_ROOTS = globals().get("_GRADER_ROOTS", ())   # () counts a grader file anywhere
 _found = []
 _hunt_started = time.monotonic()
 
@@ -60,13 +55,8 @@ def _is_grader_file(path):
     return len(parts) >= 2 and parts[-2] == "solutions" and name.endswith(".ipynb")
 
 
-def _is_the_graders(path):
-    real = os.path.realpath(path)
-    return not _GRADER_ROOTS or any(real == root or real.startswith(root + os.sep) for root in _GRADER_ROOTS)
-
-
 def _take(path):
-    if path not in _found and _is_grader_file(path) and _is_the_graders(path) and _has_content(path):
+    if path not in _found and _is_grader_file(path) and _has_content(path):
         _found.append(path)
 
 
