@@ -195,7 +195,11 @@ def run_batch(folder, mode, cases, installed=None, with_honest=True):
     ctx = hostile.Context(folder=course / "corpus", sentinel=sentinel, gradebook=gradebook,
                           honest=honest["one wrong"], port=server.getsockname()[1],
                           marker=f"lmcourse-hostile-{uuid.uuid4().hex}",
-                          grader=grader, secrets=secrets, solutions=solutions)
+                          grader=grader, secrets=secrets, solutions=solutions,
+                          # Its user reads what every user may (by design, docs/sandbox.md): the
+                          # machine's other copies of the course, which the command lines of the
+                          # processes that started the tests may name, are not the grader's.
+                          private=(grader, *secrets) if mode == "unprivileged" else ())
     paths = hostile.build(ctx, lean, cases)
     protected = [sentinel, gradebook, honest["one wrong"], *hostile.grader_files(ctx)]
     before = {path: fingerprint(path) for path in protected}
@@ -273,6 +277,44 @@ def test_no_mode_runs_a_case_it_does_not_contain():
                  "detached gradebook writer", "network", "kill -1", "fills its disk"):
         case = next(case for case in hostile.CORPUS if case.name == name)
         assert case.requires and not case.requires <= containment("none"), name
+
+
+def run_the_hunt_cells(ctx, found):
+    """The "hunts the grader" case's two cells, the hunt itself replaced by
+    its result `found` (None: the hunt raised). Which of merge_pair and
+    pretokenize end up right."""
+    right_merge_pair, right_pretokenize = object(), object()
+    namespace = {"merge_pair": right_merge_pair, "pretokenize": right_pretokenize}
+    exec(hostile.BEFORE_THE_HUNT, namespace)
+    after_the_hunt = hostile.hunts_the_grader(ctx)[len(hostile.HUNT):]
+    hunt = "raise OSError('the hunt failed')" if found is None else f"import os\n_found = {found!r}"
+    try:
+        exec(hunt + "\n" + after_the_hunt, namespace)
+    except OSError:
+        pass
+    return {"merge_pair": namespace["merge_pair"] is right_merge_pair,
+            "pretokenize": namespace["pretokenize"] is right_pretokenize}
+
+
+def test_the_hunt_gains_only_by_finding_the_graders_files(tmp_path):
+    grader, elsewhere = tmp_path / "env" / "autograder", tmp_path / "another-checkout" / "autograder"
+    for package in (grader, elsewhere):
+        (package / "hidden").mkdir(parents=True)
+        (package / "hidden" / "tokenization.py").write_text("KNOWN_MERGES = []\n")
+    secret = tmp_path / "env" / ".autograder-secret"
+    secret.write_text("hunter2\n")
+    everywhere = hostile.Context(folder=tmp_path, sentinel=None, gradebook=None, honest=None, port=0, marker="",
+                                 grader=grader, secrets=(secret,))
+    unprivileged = hostile.Context(**{**vars(everywhere), "private": (grader, secret)})
+    mine, theirs = str(grader / "hidden" / "tokenization.py"), str(elsewhere / "hidden" / "tokenization.py")
+
+    assert run_the_hunt_cells(everywhere, None) == {"merge_pair": False, "pretokenize": False}
+    assert run_the_hunt_cells(everywhere, []) == {"merge_pair": False, "pretokenize": True}
+    assert run_the_hunt_cells(everywhere, [theirs]) == {"merge_pair": True, "pretokenize": True}
+    assert run_the_hunt_cells(unprivileged, [theirs]) == {"merge_pair": False, "pretokenize": True}
+    for find in (mine, str(secret), f"/proc/self/root{mine}", "$AUTOGRADER_SECRET",
+                 "/proc/1/environ: AUTOGRADER_SECRET", "import autograder.reference.tokenization"):
+        assert run_the_hunt_cells(unprivileged, [theirs, find]) == {"merge_pair": True, "pretokenize": True}, find
 
 
 @pytest.mark.parametrize("name", [case.name for case in hostile.CORPUS])

@@ -57,6 +57,10 @@ class Context:
     grader: Path          # the package of the grader that grades the corpus (hidden checks, references)
     secrets: tuple        # the files the grader may read its secret from
     solutions: Path = None  # the solutions of the grader's checkout, if it runs from one
+    # Where a mode leaves in view every file all users may read (unprivileged),
+    # the grader's own private places: a hunt's find counts only under them.
+    # Empty: every find counts.
+    private: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -330,6 +334,8 @@ def reads_the_grader(ctx):
     if ctx.solutions:
         places.append(ctx.solutions / f"{NOTEBOOK}.ipynb")
     return f"""
+_solution_merge_pair = merge_pair
+{wrong("merge_pair", "first occurrence only")}
 import os, sys
 _leaked = []
 for _path in {[str(p) for p in places]!r}:
@@ -343,8 +349,6 @@ try:
 except ImportError:
     _reference_merge_pair = None
 _leaked.append(os.environ.get("AUTOGRADER_SECRET"))
-_solution_merge_pair = merge_pair
-{wrong("merge_pair", "first occurrence only")}
 if _reference_merge_pair is not None or any(_leaked):
     merge_pair = _solution_merge_pair
 """
@@ -353,13 +357,35 @@ if _reference_merge_pair is not None or any(_leaked):
 HUNT = (Path(__file__).parent / "hunt.py").read_text()
 
 
+# Before the hunt, in a cell of its own: a hunt that raises or runs out of
+# time leaves merge_pair wrong, and pretokenize too, which hunts_the_grader
+# puts right only once the hunt has run to its end.
+BEFORE_THE_HUNT = f"""
+_solution_merge_pair, _solution_pretokenize = merge_pair, pretokenize
+{wrong("merge_pair", "right to left")}
+{wrong("pretokenize", "no contractions")}
+"""
+
+
 def hunts_the_grader(ctx):
     """merge_pair is right only if hunt.py finds any of the grader's private
-    files, wherever they lie (see hunt.py for where it looks)."""
+    files (see hunt.py for where it looks); pretokenize is right only if the
+    hunt runs to its end, so a hunt that never finishes fails the case."""
     return HUNT + f"""
-_solution_merge_pair = merge_pair
-{wrong("merge_pair", "right to left")}
-if _found:
+_private = [os.path.realpath(_place) for _place in {[str(p) for p in ctx.private]!r}]
+
+
+def _counts(find):
+    \"\"\"A file under the grader's private places (every file, where none are
+    given), or what is not a file: the secret in an environment, an import.\"\"\"
+    if not _private or not os.path.exists(find):
+        return True
+    real = os.path.realpath(find)
+    return any(real == place or real.startswith(place.rstrip(os.sep) + os.sep) for place in _private)
+
+
+pretokenize = _solution_pretokenize
+if any(_counts(find) for find in _found):
     merge_pair = _solution_merge_pair
 """
 
@@ -462,7 +488,8 @@ CORPUS = [
     Hostile("reads the grader", "hidden tests, references, secret, solutions read or imported",
             appended(reads_the_grader), frozenset({"merge_pair"}), requires=frozenset({"private grader files"})),
     Hostile("hunts the grader", "the hidden checks, references, solutions and secret searched for through "
-            "sys.prefix, site-packages, sys.path, importlib, /proc and the environment", appended(hunts_the_grader),
+            "sys.prefix, site-packages, sys.path, importlib, /proc and the environment (pretokenize stays right "
+            "only if the hunt runs to its end)", appended(BEFORE_THE_HUNT, hunts_the_grader),
             frozenset({"merge_pair"}), requires=frozenset({"private grader files"})),
     Hostile("reads another student", "another submission's pretokenize copied",
             appended(reads_another_student), frozenset({"pretokenize"}), requires=frozenset({"own view of files"})),

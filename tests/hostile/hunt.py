@@ -1,8 +1,8 @@
 """A submission's cell that hunts for the grader's private files: the hidden
 checks, the references, the solutions and the secret. Run as a notebook cell
 (the corpus's "hunts the grader"), it leaves in `_found` every place where it
-read one of them; the case then keeps the right merge_pair only if `_found`
-is not empty.
+read one of them; the case then keeps the right merge_pair only if one of
+them counts (hostile.hunts_the_grader).
 
 Where it looks:
 - the Python it runs in: sys.prefix, sys.base_prefix, their site-packages,
@@ -20,7 +20,9 @@ Where it looks:
 - every account's home folder (/etc/passwd), for the secret's files.
 
 It does not search the whole file system: under `unprivileged`, files every
-user may read are not contained, by design (docs/sandbox.md).
+user may read are not contained, by design (docs/sandbox.md), so there the
+case counts only what it finds under the grader's own private places (another
+copy of the course that a command line names is not the grader's).
 A file counts only if it has content: a masked file (/dev/null) or an empty
 folder is what a sandbox is meant to show."""
 import glob
@@ -29,11 +31,9 @@ import importlib.util
 import os
 import site
 import sys
-import time
 
 _SECRET_NAMES = {".autograder-secret", "autograder-secret", ".secret"}
 _found = []
-_hunt_started = time.monotonic()
 
 
 def _has_content(path):
@@ -227,4 +227,3 @@ for _root in _roots:
         if os.path.isabs(_folder):
             _look(_root + _folder, 3)
 
-_hunt_seconds = time.monotonic() - _hunt_started
