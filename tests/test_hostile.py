@@ -286,10 +286,9 @@ def run_the_hunt_cells(ctx, found):
     right_merge_pair, right_pretokenize = object(), object()
     namespace = {"merge_pair": right_merge_pair, "pretokenize": right_pretokenize}
     exec(hostile.BEFORE_THE_HUNT, namespace)
-    after_the_hunt = hostile.hunts_the_grader(ctx)[len(hostile.HUNT):]
     hunt = "raise OSError('the hunt failed')" if found is None else f"import os\n_found = {found!r}"
     try:
-        exec(hunt + "\n" + after_the_hunt, namespace)
+        exec(hunt + "\n" + hostile.after_the_hunt(ctx), namespace)
     except OSError:
         pass
     return {"merge_pair": namespace["merge_pair"] is right_merge_pair,

@@ -371,7 +371,12 @@ def hunts_the_grader(ctx):
     """merge_pair is right only if hunt.py finds any of the grader's private
     files (see hunt.py for where it looks); pretokenize is right only if the
     hunt runs to its end, so a hunt that never finishes fails the case."""
-    return HUNT + f"""
+    return HUNT + after_the_hunt(ctx)
+
+
+def after_the_hunt(ctx):
+    """What the hunt's cell runs once hunt.py has left its finds in `_found`."""
+    return f"""
 _private = [os.path.realpath(_place) for _place in {[str(p) for p in ctx.private]!r}]
 
 
